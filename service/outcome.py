@@ -1,0 +1,46 @@
+"""How each source ended, and how that is reported (log line and Server-Timing)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["Outcome", "SourceReport", "server_timing_header"]
+
+
+class Outcome(enum.Enum):
+    """The ways a source's part of one fan-out can end."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    """What happened to one source in one fan-out."""
+
+    source: str
+    outcome: Outcome
+    elapsed_ms: float
+    rows: int = 0
+    error_type: str | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when the source contributed nothing."""
+        return self.outcome is not Outcome.OK
+
+
+def server_timing_header(reports: Iterable[SourceReport]) -> str:
+    """Format reports as a W3C ``Server-Timing`` value, one entry per source.
+
+    Example: ``data_1;dur=3.1;desc="ok", data_2;dur=2000.4;desc="timeout"``.
+    """
+    return ", ".join(
+        f'{report.source};dur={report.elapsed_ms:.1f};desc="{report.outcome.value}"'
+        for report in reports
+    )

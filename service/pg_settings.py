@@ -1,0 +1,29 @@
+"""Connection parameters every PostgreSQL connection of the service is opened with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["APPLICATION_NAME", "connect_kwargs"]
+
+#: Shown in ``pg_stat_activity.application_name`` for every connection of the service.
+APPLICATION_NAME = "fanout-service"
+
+
+def connect_kwargs(
+    *, statement_timeout_ms: int, connection_check_interval_ms: int, command_timeout_s: float
+) -> dict[str, Any]:
+    """asyncpg ``connect`` keyword arguments shared by the ORM and raw-SQL sources.
+
+    ``statement_timeout`` makes the server end a query the service has given up on,
+    even when the cancel request never arrives. ``client_connection_check_interval``
+    (PostgreSQL 14+) makes a backend notice a client that went away mid-query.
+    ``command_timeout`` bounds asyncpg's own background cancel request.
+    """
+    server_settings = {
+        "application_name": APPLICATION_NAME,
+        "statement_timeout": str(statement_timeout_ms),
+    }
+    if connection_check_interval_ms > 0:
+        server_settings["client_connection_check_interval"] = str(connection_check_interval_ms)
+    return {"server_settings": server_settings, "command_timeout": command_timeout_s}

@@ -1,0 +1,40 @@
+"""Readiness: can each source answer a trivial query right now?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import trio
+
+from .outcome import Outcome, SourceReport
+from .source import Source
+
+__all__ = ["check_sources"]
+
+
+async def check_sources(sources: Sequence[Source], timeout_s: float) -> list[SourceReport]:
+    """Run every source's ``check`` concurrently, each bounded by ``timeout_s``."""
+    reports: list[SourceReport | None] = [None] * len(sources)
+
+    async def check_one(index: int, source: Source) -> None:
+        started = trio.current_time()
+        outcome, error = Outcome.TIMEOUT, None
+        with trio.move_on_after(timeout_s):
+            try:
+                await source.check()
+            except Exception as exc:
+                outcome, error = Outcome.ERROR, exc
+            else:
+                outcome = Outcome.OK
+        reports[index] = SourceReport(
+            source=source.name,
+            outcome=outcome,
+            elapsed_ms=(trio.current_time() - started) * 1000.0,
+            error_type=type(error).__name__ if error is not None else None,
+            error=str(error) if error is not None else None,
+        )
+
+    async with trio.open_nursery() as nursery:
+        for index, source in enumerate(sources):
+            nursery.start_soon(check_one, index, source)
+    return [report for report in reports if report is not None]

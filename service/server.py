@@ -1,0 +1,54 @@
+"""Running the service: hypercorn with the trio worker, on the embedded database if needed."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import ExitStack
+
+from hypercorn.config import Config
+from hypercorn.run import run
+
+from .app import configure_logging
+from .dbinit import initdb
+from .embedded_pg import embedded_postgres
+from .settings import Settings
+
+__all__ = ["hypercorn_config", "serve"]
+
+logger = logging.getLogger("service.server")
+
+APP_PATH = "service.app:create_app_from_env()"
+
+
+def hypercorn_config(settings: Settings, *, host: str, port: int, workers: int) -> Config:
+    """The hypercorn configuration: trio workers loading the app factory."""
+    config = Config()
+    config.application_path = APP_PATH
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.worker_class = "trio"
+    config.workers = workers
+    config.graceful_timeout = settings.shutdown_grace_s
+    config.accesslog = None
+    config.errorlog = "-"
+    return config
+
+
+def serve(*, host: str, port: int, workers: int) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit code.
+
+    Without a database URL for every source, an embedded PostgreSQL is started in
+    ``EMBEDDED_PG_DIR``, created and seeded, handed to the workers as
+    ``DATABASE_URL``, and stopped on exit.
+    """
+    settings = Settings.from_env()
+    configure_logging(settings)
+    with ExitStack() as stack:
+        if settings.needs_embedded_database:
+            dsn = stack.enter_context(embedded_postgres(settings.embedded_pg_dir))
+            initdb(dsn)
+            logger.info("embedded PostgreSQL ready, tables created and seeded")
+            # Workers are separate processes that read their settings from the environment.
+            os.environ["DATABASE_URL"] = dsn
+        return run(hypercorn_config(settings, host=host, port=port, workers=workers))
+    raise AssertionError("unreachable")

@@ -1,0 +1,164 @@
+"""The HTTP surface, on fake sources, through quart-trio's test client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import pytest
+import trio
+import trio.testing
+from quart_trio import QuartTrio
+
+from service.app import create_app
+from service.settings import Settings
+from service.source import FakeSource, Source
+
+
+def rows(*ids: int) -> list[dict[str, Any]]:
+    return [{"id": i, "name": f"Test {i}"} for i in ids]
+
+
+def app_with(*sources: Source, timeout_s: float = 2.0) -> QuartTrio:
+    @asynccontextmanager
+    async def open_sources(_settings: Settings) -> AsyncIterator[Sequence[Source]]:
+        yield list(sources)
+
+    settings = Settings.from_env({"SOURCE_TIMEOUT_S": str(timeout_s)})
+    return create_app(settings, open_sources=open_sources)
+
+
+@pytest.fixture
+def healthy_app() -> QuartTrio:
+    return app_with(
+        FakeSource("data_1", rows(1, 31)), FakeSource("data_2", rows(11)), FakeSource("data_3", rows(21))
+    )
+
+
+async def test_data_answers_sorted_json_with_server_timing(healthy_app: QuartTrio) -> None:
+    async with healthy_app.test_app() as test_app:
+        response = await test_app.test_client().get("/data")
+        assert response.status_code == 200
+        assert response.content_type == "application/json"
+        assert orjson.loads(await response.get_data()) == rows(1, 11, 21, 31)
+        timing = response.headers["Server-Timing"]
+        assert [entry.split(";")[0] for entry in timing.split(", ")] == ["data_1", "data_2", "data_3"]
+        assert timing.count('desc="ok"') == 3
+
+
+async def test_failed_and_late_sources_are_reported_in_server_timing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = app_with(
+        FakeSource("data_1", rows(1)),
+        FakeSource("data_2", rows(2), delay_s=10.0),
+        FakeSource("data_3", error=RuntimeError("boom")),
+    )
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/data")
+        assert response.status_code == 200
+        assert orjson.loads(await response.get_data()) == rows(1)
+        timing = response.headers["Server-Timing"]
+        assert 'data_1;dur=' in timing and 'data_2;dur=2000.0;desc="timeout"' in timing
+        assert 'data_3;dur=0.0;desc="error"' in timing
+
+
+async def test_all_sources_failing_is_200_with_empty_list() -> None:
+    app = app_with(FakeSource("a", error=OSError("x")), FakeSource("b", [{"id": None, "name": "x"}]))
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/data")
+        assert response.status_code == 200
+        assert await response.get_data() == b"[]"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+async def test_other_methods_on_data_are_405_json(healthy_app: QuartTrio, method: str) -> None:
+    async with healthy_app.test_app() as test_app:
+        response = await test_app.test_client().open("/data", method=method)
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "GET, HEAD"
+        assert orjson.loads(await response.get_data())["error"] == "method_not_allowed"
+
+
+async def test_head_on_data_is_allowed(healthy_app: QuartTrio) -> None:
+    # The body is dropped by the server (see the real-process test), not by the app.
+    async with healthy_app.test_app() as test_app:
+        response = await test_app.test_client().head("/data")
+        assert response.status_code == 200
+        assert "Server-Timing" in response.headers
+
+
+async def test_unknown_path_is_json_404(healthy_app: QuartTrio) -> None:
+    async with healthy_app.test_app() as test_app:
+        response = await test_app.test_client().get("/nope")
+        assert response.status_code == 404
+        assert response.content_type == "application/json"
+        assert orjson.loads(await response.get_data())["error"] == "not_found"
+
+
+async def test_query_parameters_on_data_are_a_clear_400(healthy_app: QuartTrio) -> None:
+    async with healthy_app.test_app() as test_app:
+        response = await test_app.test_client().get("/data", query_string={"limit": "5"})
+        assert response.status_code == 400
+        body = orjson.loads(await response.get_data())
+        assert body["error"] == "bad_request" and "limit" in body["message"]
+
+
+async def test_health_is_ok_even_when_sources_fail() -> None:
+    app = app_with(FakeSource("a", error=OSError("down")))
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/health")
+        assert response.status_code == 200
+        assert orjson.loads(await response.get_data()) == {"status": "ok"}
+
+
+async def test_ready_reports_each_source(healthy_app: QuartTrio) -> None:
+    async with healthy_app.test_app() as test_app:
+        response = await test_app.test_client().get("/ready")
+        assert response.status_code == 200
+        body = orjson.loads(await response.get_data())
+        assert body["status"] == "ready"
+        assert {name: s["status"] for name, s in body["sources"].items()} == {
+            "data_1": "ok",
+            "data_2": "ok",
+            "data_3": "ok",
+        }
+
+
+async def test_ready_is_503_when_a_source_is_down() -> None:
+    app = app_with(FakeSource("data_1", rows(1)), FakeSource("data_2", error=OSError("refused")))
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/ready")
+        assert response.status_code == 503
+        body = orjson.loads(await response.get_data())
+        assert body["status"] == "degraded"
+        assert body["sources"]["data_2"] == {
+            "status": "error",
+            "elapsed_ms": body["sources"]["data_2"]["elapsed_ms"],
+            "error": "OSError",
+        }
+
+
+async def test_an_unexpected_error_is_a_json_500_without_traceback() -> None:
+    class ExplodingSource(FakeSource):
+        @property
+        def name(self) -> str:
+            raise RuntimeError("secret internals")
+
+    app = app_with(ExplodingSource("x"))
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/data")
+        assert response.status_code == 500
+        body = await response.get_data()
+        assert orjson.loads(body) == {"error": "internal_error", "message": "internal server error"}
+        assert b"secret" not in body and b"Traceback" not in body
+
+
+async def test_each_app_object_is_independent() -> None:
+    first, second = app_with(FakeSource("a", rows(1))), app_with(FakeSource("a", rows(2)))
+    for app, expected in ((first, rows(1)), (second, rows(2))):
+        async with app.test_app() as test_app:
+            response = await test_app.test_client().get("/data")
+            assert orjson.loads(await response.get_data()) == expected

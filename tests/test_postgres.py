@@ -1,0 +1,178 @@
+"""The fan-out against a real PostgreSQL: ORM source, triopg sources, and their faults."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import triopg
+
+from service.aio import use_loop
+from service.backends import Backends, open_backends
+from service.fanout import FanoutResult, gather
+from service.outcome import Outcome
+from service.pg_settings import APPLICATION_NAME
+from service.settings import Settings, SourceKind, SourceSettings
+
+from .tcp_proxy import FaultProxy, Upstream, closed_port, serve_silent_listener
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT_S = 0.5
+#: The promise: the whole fan-out is over within the timeout plus this.
+SLACK_S = 0.05
+ALL_IDS = list(range(1, 61))
+
+
+def settings_for(dsn: str, **dsn_overrides: str) -> Settings:
+    """The three demo sources on ``dsn`` (or per-source DSNs), with a short timeout."""
+    settings = Settings.from_env({"DATABASE_URL": dsn, "SOURCE_TIMEOUT_S": str(TIMEOUT_S)})
+    sources = tuple(
+        dataclasses.replace(s, dsn=dsn_overrides.get(s.name, s.dsn)) for s in settings.sources
+    )
+    return dataclasses.replace(settings, sources=sources)
+
+
+@asynccontextmanager
+async def admin(backends: Backends, dsn: str) -> AsyncIterator[Any]:
+    """A second session, outside the service (e.g. to hold a lock)."""
+    with use_loop(backends.loop):
+        async with triopg.connect(dsn) as conn:
+            yield conn
+
+
+async def timed_gather(backends: Backends) -> tuple[FanoutResult, float]:
+    started = trio.current_time()
+    result = await gather(backends.sources, TIMEOUT_S)
+    return result, trio.current_time() - started
+
+
+def outcomes(result: FanoutResult) -> dict[str, Outcome]:
+    return {report.source: report.outcome for report in result.reports}
+
+
+async def busy_service_queries(conn: Any) -> list[Any]:
+    rows: list[Any] = await conn.fetch(
+        "SELECT pid, state, query FROM pg_stat_activity "
+        "WHERE application_name = $1 AND state <> 'idle' AND pid <> pg_backend_pid()",
+        APPLICATION_NAME,
+    )
+    return rows
+
+
+async def assert_no_leftover_queries(conn: Any, within_s: float = 3.0) -> None:
+    """Poll pg_stat_activity until no query of the service is running."""
+    leftovers: list[Any] = []
+    with trio.move_on_after(within_s):
+        while True:
+            leftovers = await busy_service_queries(conn)
+            if not leftovers:
+                return
+            await trio.sleep(0.05)
+    pytest.fail(f"queries of the service still running: {[dict(r) for r in leftovers]}")
+
+
+async def test_full_answer_has_the_60_seeded_rows_sorted(pg_dsn: str) -> None:
+    async with open_backends(settings_for(pg_dsn)) as backends:
+        result, _ = await timed_gather(backends)
+    assert [row["id"] for row in result.rows] == ALL_IDS
+    assert all(row["name"] == f"Test {row['id']}" for row in result.rows)
+    assert outcomes(result) == {"data_1": Outcome.OK, "data_2": Outcome.OK, "data_3": Outcome.OK}
+    assert {r.source: r.rows for r in result.reports} == {"data_1": 20, "data_2": 20, "data_3": 20}
+
+
+async def test_source_1_is_read_through_the_orm_and_2_3_through_triopg(pg_dsn: str) -> None:
+    async with open_backends(settings_for(pg_dsn)) as backends:
+        assert list(backends.engines) == ["data_1"]
+        assert list(backends.pools) == ["data_2", "data_3"]
+
+
+@pytest.mark.parametrize("locked", ["data_1", "data_2"])
+async def test_source_blocked_by_a_lock_is_dropped_within_the_deadline(
+    pg_dsn: str, locked: str
+) -> None:
+    async with open_backends(settings_for(pg_dsn)) as backends, admin(backends, pg_dsn) as conn:
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE")
+            result, elapsed = await timed_gather(backends)
+            assert elapsed < TIMEOUT_S + SLACK_S
+            assert outcomes(result)[locked] is Outcome.TIMEOUT
+            expected = {r["id"] for r in result.rows}
+            assert len(expected) == 40
+        await assert_no_leftover_queries(conn)
+        # The pools recovered: the next answer is whole again.
+        result, _ = await timed_gather(backends)
+        assert [row["id"] for row in result.rows] == ALL_IDS
+
+
+async def test_missing_table_is_an_error_and_the_others_answer(pg_dsn: str) -> None:
+    settings = settings_for(pg_dsn)
+    sources = (
+        *settings.sources,
+        SourceSettings("ghost_sql", SourceKind.SQL, pg_dsn, "no_such_table"),
+        SourceSettings("ghost_orm", SourceKind.ORM, pg_dsn, "no_such_table_either"),
+    )
+    async with open_backends(dataclasses.replace(settings, sources=sources)) as backends:
+        for _ in range(2):  # and the pools stay usable after the error
+            result, elapsed = await timed_gather(backends)
+            assert [row["id"] for row in result.rows] == ALL_IDS
+            assert outcomes(result)["ghost_sql"] is Outcome.ERROR
+            assert outcomes(result)["ghost_orm"] is Outcome.ERROR
+            assert elapsed < TIMEOUT_S
+
+
+async def test_unreachable_server_is_an_error_and_the_others_answer(pg_dsn: str) -> None:
+    refused = f"postgresql://postgres@127.0.0.1:{closed_port()}/postgres"
+    async with open_backends(settings_for(pg_dsn, data_1=refused, data_3=refused)) as backends:
+        result, elapsed = await timed_gather(backends)
+    assert outcomes(result) == {"data_1": Outcome.ERROR, "data_2": Outcome.OK, "data_3": Outcome.ERROR}
+    assert [row["id"] for row in result.rows] == [*range(11, 21), *range(41, 51)]
+    assert elapsed < TIMEOUT_S
+
+
+async def test_server_that_never_answers_the_handshake_times_out(pg_dsn: str) -> None:
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_silent_listener)
+        silent = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        async with open_backends(settings_for(pg_dsn, data_1=silent, data_2=silent)) as backends:
+            result, elapsed = await timed_gather(backends)
+        nursery.cancel_scope.cancel()
+    assert outcomes(result) == {"data_1": Outcome.TIMEOUT, "data_2": Outcome.TIMEOUT, "data_3": Outcome.OK}
+    assert [row["id"] for row in result.rows] == [*range(21, 31), *range(51, 61)]
+    assert elapsed < TIMEOUT_S + SLACK_S
+
+
+@pytest.mark.parametrize("silenced", ["data_1", "data_2"])
+async def test_network_going_silent_mid_query_still_meets_the_deadline(
+    pg_dsn: str, silenced: str
+) -> None:
+    proxy = FaultProxy(Upstream.from_dsn(pg_dsn))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        settings = settings_for(pg_dsn, **{silenced: proxy.dsn()})
+        async with open_backends(settings) as backends:
+            warm, _ = await timed_gather(backends)  # connections open through the proxy
+            assert [row["id"] for row in warm.rows] == ALL_IDS
+            proxy.blackhole()
+            for _ in range(2):  # the pool must not hand back the dead connection and hang
+                result, elapsed = await timed_gather(backends)
+                assert elapsed < TIMEOUT_S + SLACK_S
+                assert outcomes(result)[silenced] is Outcome.TIMEOUT
+                assert len(result.rows) == 40
+            proxy.heal()
+            healed, _ = await timed_gather(backends)
+            assert [row["id"] for row in healed.rows] == ALL_IDS
+        nursery.cancel_scope.cancel()
+
+
+async def test_server_side_statement_timeout_and_application_name_are_set(pg_dsn: str) -> None:
+    async with open_backends(settings_for(pg_dsn)) as backends:
+        source = backends.pools["data_2"]
+        with use_loop(backends.loop):
+            async with source.connection() as conn:
+                assert await conn.fetchval("SHOW statement_timeout") == "1500ms"
+                assert await conn.fetchval("SHOW application_name") == APPLICATION_NAME
