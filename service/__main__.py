@@ -23,8 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes")
 
     init = commands.add_parser("initdb", help="apply schema.sql and seed.sql to a database")
-    init.add_argument("--dsn", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL")
-    init.add_argument("files", nargs="*", type=Path, help="SQL files (default: schema.sql seed.sql)")
+    init.add_argument(
+        "--dsn", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL"
+    )
+    init.add_argument(
+        "files", nargs="*", type=Path, help="SQL files (default: schema.sql seed.sql)"
+    )
     return parser
 
 

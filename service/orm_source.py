@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -106,7 +107,5 @@ async def _run_killable(engine: AsyncEngine, work: Any, model: type[DataRow] | N
 async def _invalidate(conn: AsyncConnection) -> None:
     # The socket is already closed, so this returns without a network wait; it makes
     # the pool open a fresh connection instead of lending the dead one again.
-    try:
+    with contextlib.suppress(Exception, asyncio.CancelledError):
         await asyncio.wait_for(conn.invalidate(), _CLEANUP_S)
-    except (Exception, asyncio.CancelledError):
-        pass

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SettingsError", "Settings", "SourceKind", "SourceSettings"]
+__all__ = ["Settings", "SettingsError", "SourceKind", "SourceSettings"]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -91,9 +91,7 @@ class Settings:
         return replace(
             self,
             database_url=url,
-            sources=tuple(
-                replace(source, dsn=source.dsn or url) for source in self.sources
-            ),
+            sources=tuple(replace(source, dsn=source.dsn or url) for source in self.sources),
         )
 
     @classmethod

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import trio
+import trio.lowlevel
 
 __all__ = ["FakeSource", "Source"]
 
@@ -67,6 +68,6 @@ class FakeSource:
         return list(self.rows)
 
     async def check(self) -> None:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         if self.error is not None:
             raise self.error

@@ -27,7 +27,7 @@ class SqlTableSource:
 
     @property
     def pool(self) -> TriopgPool:
-        """The source's own connection pool (one per source, so one slow source cannot starve another)."""
+        """The source's own pool: one per source, so a slow source cannot starve another."""
         return self._pool
 
     async def fetch(self) -> Sequence[Mapping[str, Any]]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import trio
+import trio.lowlevel
 
 
 class FakeConnection:
@@ -53,7 +54,7 @@ class FakeConnector:
         self.opened: list[FakeConnection] = []
 
     async def __call__(self) -> FakeConnection:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         conn = FakeConnection(**self.connection_kwargs)
         self.opened.append(conn)
         return conn

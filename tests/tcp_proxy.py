@@ -37,7 +37,10 @@ class Upstream:
         if socket_dir:
             port = int(query.get("port", [str(parts.port or 5432)])[0])
             return cls(
-                unix_path=f"{socket_dir}/.s.PGSQL.{port}", user=user, password=password, database=database
+                unix_path=f"{socket_dir}/.s.PGSQL.{port}",
+                user=user,
+                password=password,
+                database=database,
             )
         return cls(
             host=parts.hostname or "127.0.0.1",
@@ -77,7 +80,9 @@ class FaultProxy:
         self._silent = False
         self._resume.set()
 
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self, *, task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         self.port = listeners[0].socket.getsockname()[1]
         await trio.serve_listeners(self._handle, listeners, task_status=task_status)
@@ -93,7 +98,9 @@ class FaultProxy:
             nursery.start_soon(self._pump, client, server, nursery.cancel_scope)
             nursery.start_soon(self._pump, server, client, nursery.cancel_scope)
 
-    async def _pump(self, src: trio.abc.Stream, dst: trio.abc.Stream, scope: trio.CancelScope) -> None:
+    async def _pump(
+        self, src: trio.abc.Stream, dst: trio.abc.Stream, scope: trio.CancelScope
+    ) -> None:
         try:
             while True:
                 data = await src.receive_some(65536)
@@ -107,7 +114,9 @@ class FaultProxy:
         scope.cancel()
 
 
-async def serve_silent_listener(*, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_silent_listener(
+    *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Accept TCP connections and never answer (a server that hangs before the handshake)."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
 

@@ -35,11 +35,15 @@ async def test_failing_source_is_missing_data_and_others_still_answer() -> None:
     )
     assert result.rows == rows(1)
     failed = result.reports[1]
-    assert (failed.source, failed.outcome, failed.error_type) == ("b", Outcome.ERROR, "ConnectionError")
+    assert (failed.source, failed.outcome, failed.error_type) == (
+        "b",
+        Outcome.ERROR,
+        "ConnectionError",
+    )
 
 
 async def test_malformed_rows_drop_the_whole_source() -> None:
-    bad = [{"id": 2, "name": "fine"}, {"id": None, "name": "null id"}]
+    bad: list[dict[str, Any]] = [{"id": 2, "name": "fine"}, {"id": None, "name": "null id"}]
     result = await gather([FakeSource("a", rows(1)), FakeSource("b", bad)], timeout_s=2.0)
     assert result.rows == rows(1)
     assert result.reports[1].outcome is Outcome.INVALID
@@ -67,7 +71,9 @@ async def test_no_sources_gives_an_empty_answer() -> None:
     assert (result.rows, result.reports) == ([], [])
 
 
-async def test_slow_source_is_dropped_after_deadline(autojump_clock: trio.testing.MockClock) -> None:
+async def test_slow_source_is_dropped_after_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     slow = FakeSource("slow", rows(2), delay_s=5.0)
     started = trio.current_time()
     result = await gather([FakeSource("fast", rows(1), delay_s=0.5), slow], timeout_s=2.0)
@@ -92,7 +98,9 @@ async def test_fanout_returns_as_soon_as_all_sources_answered(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     started = trio.current_time()
-    await gather([FakeSource("a", rows(1), delay_s=0.1), FakeSource("b", rows(2), delay_s=0.3)], 2.0)
+    await gather(
+        [FakeSource("a", rows(1), delay_s=0.1), FakeSource("b", rows(2), delay_s=0.3)], 2.0
+    )
     assert trio.current_time() - started == pytest.approx(0.3)
 
 
@@ -128,8 +136,16 @@ async def test_every_failed_source_is_logged(
     )
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3
-    late, broken, garbled = sorted(warnings, key=lambda m: ["late", "broken", "garbled"].index(m.split()[1]))
-    assert "outcome=timeout" in late and "elapsed_ms=2000.0" in late
-    assert "outcome=error" in broken and "error_type=OSError" in broken and "refused" in broken
-    assert "outcome=invalid" in garbled and "error_type=InvalidRowsError" in garbled
-    assert any("ok_source ok" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
+    late, broken, garbled = sorted(
+        warnings, key=lambda m: ["late", "broken", "garbled"].index(m.split()[1])
+    )
+    assert "outcome=timeout" in late
+    assert "elapsed_ms=2000.0" in late
+    assert "outcome=error" in broken
+    assert "error_type=OSError" in broken
+    assert "refused" in broken
+    assert "outcome=invalid" in garbled
+    assert "error_type=InvalidRowsError" in garbled
+    assert any(
+        "ok_source ok" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG
+    )

@@ -129,7 +129,11 @@ async def test_unreachable_server_is_an_error_and_the_others_answer(pg_dsn: str)
     refused = f"postgresql://postgres@127.0.0.1:{closed_port()}/postgres"
     async with open_backends(settings_for(pg_dsn, data_1=refused, data_3=refused)) as backends:
         result, elapsed = await timed_gather(backends)
-    assert outcomes(result) == {"data_1": Outcome.ERROR, "data_2": Outcome.OK, "data_3": Outcome.ERROR}
+    assert outcomes(result) == {
+        "data_1": Outcome.ERROR,
+        "data_2": Outcome.OK,
+        "data_3": Outcome.ERROR,
+    }
     assert [row["id"] for row in result.rows] == [*range(11, 21), *range(41, 51)]
     assert elapsed < TIMEOUT_S
 
@@ -141,7 +145,11 @@ async def test_server_that_never_answers_the_handshake_times_out(pg_dsn: str) ->
         async with open_backends(settings_for(pg_dsn, data_1=silent, data_2=silent)) as backends:
             result, elapsed = await timed_gather(backends)
         nursery.cancel_scope.cancel()
-    assert outcomes(result) == {"data_1": Outcome.TIMEOUT, "data_2": Outcome.TIMEOUT, "data_3": Outcome.OK}
+    assert outcomes(result) == {
+        "data_1": Outcome.TIMEOUT,
+        "data_2": Outcome.TIMEOUT,
+        "data_3": Outcome.OK,
+    }
     assert [row["id"] for row in result.rows] == [*range(21, 31), *range(51, 61)]
     assert elapsed < TIMEOUT_S + SLACK_S
 

@@ -1,0 +1,38 @@
+"""Sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s serve``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+# Sessions run on the interpreter nox itself runs on (>= 3.11); no other Python is needed.
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite: unit tests on fakes, integration tests on a real PostgreSQL."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy --strict."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "--strict")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict only."""
+    session.install("-e", ".[lint]")
+    session.run("mypy", "--strict", *session.posargs)
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Serve the demo on http://127.0.0.1:8000 (embedded PostgreSQL if no DATABASE_URL)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "service", "serve", *session.posargs)

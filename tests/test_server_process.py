@@ -1,0 +1,131 @@
+"""The real thing: ``python -m service serve`` (hypercorn, trio worker) over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+import trio_asyncio
+import triopg
+
+from service.aio import use_loop
+
+pytestmark = pytest.mark.integration
+
+RUNNING = re.compile(rb"Running on http://127\.0\.0\.1:(\d+)")
+TIMEOUT_S = 0.5
+
+
+class ServiceProcess:
+    """A running ``python -m service serve`` and everything it has printed so far."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.output = bytearray()
+        self.url = ""
+        self._started = trio.Event()
+
+    async def drain(self) -> None:
+        assert self.process.stdout is not None
+        async for chunk in self.process.stdout:
+            self.output.extend(chunk)
+            match = RUNNING.search(self.output)
+            if match and not self._started.is_set():
+                self.url = f"http://127.0.0.1:{match.group(1).decode()}"
+                self._started.set()
+        self._started.set()  # exited: let the waiter see it
+
+    async def stop(self, grace_s: float = 15.0) -> int:
+        """SIGTERM, then wait for the exit (SIGKILL after ``grace_s``); the exit code."""
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        with trio.move_on_after(grace_s):
+            return await self.process.wait()
+        self.process.kill()
+        return await self.process.wait()
+
+
+@asynccontextmanager
+async def running_service(
+    env: Mapping[str, str], *, workers: int = 1, startup_s: float = 60.0
+) -> AsyncIterator[ServiceProcess]:
+    """Start the service on a free port and yield it; stop it with SIGTERM on the way out."""
+    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | dict(env)
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "service", "serve", "--port", "0", "--workers", str(workers)],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    service = ServiceProcess(process)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(service.drain)
+        try:
+            with trio.move_on_after(startup_s):
+                await service._started.wait()
+            if not service.url:
+                pytest.fail(f"service did not start:\n{service.output.decode()}")
+            yield service
+        finally:
+            with trio.CancelScope(shield=True):
+                await service.stop()
+
+
+async def test_served_over_http_with_the_60_rows_and_the_deadline(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": pg_dsn, "SOURCE_TIMEOUT_S": str(TIMEOUT_S)}
+    async with (
+        running_service(env, workers=2) as service,
+        httpx.AsyncClient(base_url=service.url) as client,
+    ):
+        response = await client.get("/data")
+        assert response.status_code == 200
+        assert [row["id"] for row in response.json()] == list(range(1, 61))
+        assert response.headers["server-timing"].count('desc="ok"') == 3
+
+        head = await client.head("/data")
+        assert (head.status_code, head.content) == (200, b"")
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        assert (await client.get("/ready")).json()["status"] == "ready"
+        missing = await client.get("/no/such/path")
+        assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
+        assert (await client.post("/data")).status_code == 405
+
+        async with trio_asyncio.open_loop() as loop:
+            with use_loop(loop):
+                async with triopg.connect(pg_dsn) as admin, admin.transaction():
+                    await admin.execute("LOCK TABLE data_3 IN ACCESS EXCLUSIVE MODE")
+                    started = trio.current_time()
+                    late = await client.get("/data")
+                    elapsed = trio.current_time() - started
+        assert late.status_code == 200
+        assert elapsed < TIMEOUT_S + 0.05
+        assert [row["id"] for row in late.json()] == [*range(1, 21), *range(31, 51)]
+        assert "data_3;dur=" in late.headers["server-timing"]
+        assert 'desc="timeout"' in late.headers["server-timing"]
+
+        with trio.fail_after(10):
+            assert await service.stop() == 0
+
+
+async def test_without_database_url_the_demo_runs_on_an_embedded_postgres(tmp_path: Path) -> None:
+    env = {"EMBEDDED_PG_DIR": str(tmp_path / "pgdata")}
+    async with running_service(env) as service:
+        async with httpx.AsyncClient(base_url=service.url) as client:
+            response = await client.get("/data")
+        assert await service.stop() == 0
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()] == list(range(1, 61))
+    log = service.output.decode()
+    assert "embedded PostgreSQL ready" in log
+    assert "stopping embedded PostgreSQL" in log
