@@ -8,6 +8,7 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 # Sessions run on the interpreter nox itself runs on (>= 3.11); no other Python is needed.
 
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite: unit tests on fakes, integration tests on a real PostgreSQL."""
