@@ -84,16 +84,6 @@ class Settings:
         """True when some source has no DSN: the demo then runs an embedded PostgreSQL."""
         return any(source.dsn is None for source in self.sources)
 
-    def with_database_url(self, url: str) -> Settings:
-        """A copy where every source without its own DSN reads from ``url``."""
-        from dataclasses import replace
-
-        return replace(
-            self,
-            database_url=url,
-            sources=tuple(replace(source, dsn=source.dsn or url) for source in self.sources),
-        )
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build the settings from ``environ`` (default: ``os.environ``)."""

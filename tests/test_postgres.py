@@ -64,6 +64,14 @@ async def busy_service_queries(conn: Any) -> list[Any]:
     return rows
 
 
+async def wait_for_a_service_query(conn: Any) -> None:
+    """Poll pg_stat_activity until a query of the service is running."""
+    while True:
+        if await busy_service_queries(conn):
+            return
+        await trio.sleep(0.01)
+
+
 async def assert_no_leftover_queries(conn: Any, within_s: float = 3.0) -> None:
     """Poll pg_stat_activity until no query of the service is running."""
     leftovers: list[Any] = []
@@ -184,3 +192,37 @@ async def test_server_side_statement_timeout_and_application_name_are_set(pg_dsn
             async with source.connection() as conn:
                 assert await conn.fetchval("SHOW statement_timeout") == "1500ms"
                 assert await conn.fetchval("SHOW application_name") == APPLICATION_NAME
+
+
+@pytest.mark.parametrize("silenced", ["data_1", "data_3"])
+async def test_answer_lost_in_a_silent_network_while_the_query_runs(
+    pg_dsn: str, silenced: str
+) -> None:
+    """The query reaches the server, then the network goes silent before the answer."""
+    proxy = FaultProxy(Upstream.from_dsn(pg_dsn))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        settings = settings_for(pg_dsn, **{silenced: proxy.dsn()})
+        async with open_backends(settings) as backends, admin(backends, pg_dsn) as conn:
+            finished: list[tuple[FanoutResult, float]] = []
+
+            async def request() -> None:
+                finished.append(await timed_gather(backends))
+
+            async with trio.open_nursery() as requests, conn.transaction():
+                await conn.execute(f"LOCK TABLE {silenced} IN ACCESS EXCLUSIVE MODE")
+                requests.start_soon(request)
+                # Wait until the service's query is on the server, blocked on the lock.
+                with trio.fail_after(TIMEOUT_S / 2):
+                    await wait_for_a_service_query(conn)
+                proxy.blackhole()
+                # Leaving this block releases the lock: the server answers into the silence.
+            [(result, elapsed)] = finished
+            assert elapsed < TIMEOUT_S + SLACK_S
+            assert outcomes(result)[silenced] is Outcome.TIMEOUT
+            assert len(result.rows) == 40
+            proxy.heal()
+            await assert_no_leftover_queries(conn)
+            healed, _ = await timed_gather(backends)
+            assert [row["id"] for row in healed.rows] == ALL_IDS
+        nursery.cancel_scope.cancel()

@@ -129,3 +129,30 @@ async def test_without_database_url_the_demo_runs_on_an_embedded_postgres(tmp_pa
     log = service.output.decode()
     assert "embedded PostgreSQL ready" in log
     assert "stopping embedded PostgreSQL" in log
+
+
+async def test_sigterm_lets_the_in_flight_request_finish(pg_dsn: str) -> None:
+    env = {"DATABASE_URL": pg_dsn, "SOURCE_TIMEOUT_S": str(TIMEOUT_S), "SHUTDOWN_GRACE_S": "5"}
+    responses: list[httpx.Response] = []
+    async with (
+        running_service(env) as service,
+        httpx.AsyncClient(base_url=service.url) as client,
+        trio_asyncio.open_loop() as loop,
+    ):
+        with use_loop(loop):
+            async with triopg.connect(pg_dsn) as admin, admin.transaction():
+                await admin.execute("LOCK TABLE data_2 IN ACCESS EXCLUSIVE MODE")
+                async with trio.open_nursery() as nursery:
+
+                    async def request() -> None:
+                        responses.append(await client.get("/data"))
+
+                    nursery.start_soon(request)
+                    await trio.sleep(TIMEOUT_S / 2)  # the request is now waiting on data_2
+                    service.process.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await service.process.wait() == 0
+    [response] = responses
+    assert response.status_code == 200
+    assert len(response.json()) == 40
+    assert "data_2;dur=" in response.headers["server-timing"]

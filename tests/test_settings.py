@@ -57,17 +57,6 @@ def test_bad_values_are_rejected_with_the_variable_named(env: dict[str, str], me
         Settings.from_env(env)
 
 
-def test_with_database_url_fills_only_sources_without_one() -> None:
-    settings = Settings.from_env({"DATA_2_URL": "postgresql://two/db"}).with_database_url(
-        "postgresql://embedded/db"
-    )
-    assert [s.dsn for s in settings.sources] == [
-        "postgresql://embedded/db",
-        "postgresql://two/db",
-        "postgresql://embedded/db",
-    ]
-
-
 def test_settings_are_frozen() -> None:
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
