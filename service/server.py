@@ -30,7 +30,8 @@ def hypercorn_config(settings: Settings, *, host: str, port: int, workers: int) 
     config.workers = workers
     config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None
-    config.errorlog = "-"
+    # A Logger (not "-") makes hypercorn log through our handlers, in our format, once.
+    config.errorlog = logging.getLogger("hypercorn.error")
     return config
 
 
