@@ -21,6 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes")
+    serve.add_argument(
+        "--sources",
+        type=Path,
+        default=None,
+        help="TOML file of sources (default: $SOURCES_FILE, else the three demo tables)",
+    )
 
     init = commands.add_parser("initdb", help="apply schema.sql and seed.sql to a database")
     init.add_argument(
@@ -46,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from .server import serve
 
+            if args.sources is not None:
+                # Workers are separate processes that read their settings from the environment.
+                os.environ["SOURCES_FILE"] = str(args.sources.resolve())
             return serve(host=args.host, port=args.port, workers=args.workers)
         if args.command == "initdb":
             if not args.dsn:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     state = _AppState()
+    timeouts = settings.source_timeouts()
     opener = open_sources or _open_postgres_sources
 
     @app.while_serving
@@ -85,10 +87,20 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
                 },
                 400,
             )
-        result = await gather(state.sources, settings.source_timeout_s)
+        result = await gather(state.sources, settings.source_timeout_s, timeouts=timeouts)
         return json_response(
             result.rows, headers={"Server-Timing": server_timing_header(result.reports)}
         )
+
+    demo_files = _load_demo_sources()
+
+    @app.get("/demo/<name>.json")
+    async def demo_source(name: str) -> Response:
+        """The static JSON source files of the HTTP demo (same rows as ``seed.sql``)."""
+        body = demo_files.get(name)
+        if body is None:
+            return json_response({"error": "not_found", "message": f"no demo source {name!r}"}, 404)
+        return Response(body, content_type="application/json")
 
     @app.get("/health")
     async def health() -> Response:
@@ -128,6 +140,13 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
         return json_response({"error": "internal_error", "message": "internal server error"}, 500)
 
     return app
+
+
+DEMO_SOURCES_DIR = Path(__file__).resolve().parent / "demo_sources"
+
+
+def _load_demo_sources() -> dict[str, bytes]:
+    return {path.stem: path.read_bytes() for path in sorted(DEMO_SOURCES_DIR.glob("*.json"))}
 
 
 def configure_logging(settings: Settings) -> None:

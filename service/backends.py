@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import trio
 import trio_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .http_source import HttpJsonSource, open_http_client
 from .orm_source import OrmTableSource, create_orm_engine
 from .pg_pool import TriopgPool, triopg_connector
 from .pg_settings import connect_kwargs
 from .readiness import check_sources
-from .settings import Settings, SourceKind
+from .settings import Settings, SourceKind, SourceSettings
 from .source import Source
 from .sql_source import SqlTableSource
 
@@ -30,65 +32,84 @@ _DISPOSE_TIMEOUT_S = 3.0
 
 @dataclass
 class Backends:
-    """The live sources of one worker, with the trio-asyncio loop their drivers run on."""
+    """The live sources of one worker, and what they run on."""
 
-    sources: Sequence[Source]
     loop: Any
+    http: httpx.AsyncClient
+    sources: list[Source] = field(default_factory=list)
     pools: dict[str, TriopgPool] = field(default_factory=dict)
     engines: dict[str, AsyncEngine] = field(default_factory=dict)
 
 
 @asynccontextmanager
 async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
-    """Open the trio-asyncio loop, one pool or engine per source, and the sources.
+    """Open the trio-asyncio loop, the HTTP client, a pool or engine per source, the sources.
 
-    A source whose server is down at start-up is logged, not fatal: the service
-    still starts and serves the other sources; the pool connects when it can.
+    A source that is down at start-up is logged, not fatal: the service still
+    starts and serves the others; a pool connects when its server is back.
     """
+    async with AsyncExitStack() as stack:
+        loop = await stack.enter_async_context(trio_asyncio.open_loop())
+        http = await stack.enter_async_context(
+            open_http_client(max_connections=settings.http_max_connections)
+        )
+        backends = Backends(loop=loop, http=http)
+        stack.push_async_callback(_close_databases, backends)
+        for config in settings.sources:
+            backends.sources.append(await _open_source(backends, settings, config))
+        # Only the databases: opening their pools now spares the first request. An HTTP
+        # source may be this very service (the demo), which does not answer yet.
+        await _prewarm([s for s in backends.sources if not isinstance(s, HttpJsonSource)], settings)
+        yield backends
+
+
+async def _open_source(backends: Backends, settings: Settings, config: SourceSettings) -> Source:
+    """The source registry: build the :class:`Source` of one configured kind."""
+    if config.kind is SourceKind.HTTP:
+        assert config.url is not None
+        return HttpJsonSource(
+            config.name,
+            config.url,
+            backends.http,
+            max_body_bytes=settings.max_body_bytes_for(config),
+            follow_redirects=config.follow_redirects,
+        )
+    if config.dsn is None:
+        raise ValueError(f"source {config.name} has no database URL")
+    assert config.table is not None
     kwargs = connect_kwargs(
-        statement_timeout_ms=settings.statement_timeout_ms,
+        statement_timeout_ms=settings.statement_timeout_ms_for(config),
         connection_check_interval_ms=settings.connection_check_interval_ms,
-        command_timeout_s=settings.source_timeout_s,
+        command_timeout_s=settings.timeout_for(config),
     )
-    async with trio_asyncio.open_loop() as loop:
-        backends = Backends(sources=[], loop=loop)
-        sources: list[Source] = []
-        try:
-            for config in settings.sources:
-                if config.dsn is None:
-                    raise ValueError(f"source {config.name} has no database URL")
-                if config.kind is SourceKind.ORM:
-                    engine = await loop.run_aio_coroutine(
-                        _create_engine(config.dsn, settings.pool_max_size, kwargs)
-                    )
-                    backends.engines[config.name] = engine
-                    sources.append(OrmTableSource(config.name, config.table, engine, loop))
-                else:
-                    pool = TriopgPool(
-                        triopg_connector(config.dsn, kwargs), max_size=settings.pool_max_size
-                    )
-                    backends.pools[config.name] = pool
-                    sources.append(SqlTableSource(config.name, config.table, pool, loop))
-            backends.sources = sources
-            await _prewarm(sources, settings.source_timeout_s)
-            yield backends
-        finally:
-            for pool in backends.pools.values():
-                pool.close()
-            with trio.move_on_after(_DISPOSE_TIMEOUT_S) as scope:
-                for engine in backends.engines.values():
-                    await loop.run_aio_coroutine(engine.dispose())
-            if scope.cancelled_caught:
-                logger.warning("closing the ORM engines took over %.1f s", _DISPOSE_TIMEOUT_S)
+    if config.kind is SourceKind.ORM:
+        engine = await backends.loop.run_aio_coroutine(
+            _create_engine(config.dsn, settings.pool_max_size, kwargs)
+        )
+        backends.engines[config.name] = engine
+        return OrmTableSource(config.name, config.table, engine, backends.loop)
+    pool = TriopgPool(triopg_connector(config.dsn, kwargs), max_size=settings.pool_max_size)
+    backends.pools[config.name] = pool
+    return SqlTableSource(config.name, config.table, pool, backends.loop)
 
 
 async def _create_engine(dsn: str, max_size: int, kwargs: dict[str, Any]) -> AsyncEngine:
     return create_orm_engine(dsn, max_size=max_size, connect_kwargs=kwargs)
 
 
-async def _prewarm(sources: Sequence[Source], timeout_s: float) -> None:
-    """Check each source once, concurrently, within ``timeout_s``; log what fails."""
-    for report in await check_sources(sources, timeout_s):
+async def _close_databases(backends: Backends) -> None:
+    for pool in backends.pools.values():
+        pool.close()
+    with trio.move_on_after(_DISPOSE_TIMEOUT_S) as scope:
+        for engine in backends.engines.values():
+            await backends.loop.run_aio_coroutine(engine.dispose())
+    if scope.cancelled_caught:
+        logger.warning("closing the ORM engines took over %.1f s", _DISPOSE_TIMEOUT_S)
+
+
+async def _prewarm(sources: Sequence[Source], settings: Settings) -> None:
+    """Check each source once, concurrently, within the source timeout; log what fails."""
+    for report in await check_sources(sources, settings.source_timeout_s):
         if report.failed:
             logger.warning(
                 "source %s is not ready at start-up: %s %s %s",

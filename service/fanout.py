@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import trio
@@ -25,19 +25,27 @@ class FanoutResult:
     reports: list[SourceReport]
 
 
-async def gather(sources: Sequence[Source], timeout_s: float) -> FanoutResult:
-    """Read all ``sources`` concurrently and merge what arrives within ``timeout_s``.
+async def gather(
+    sources: Sequence[Source],
+    timeout_s: float,
+    *,
+    timeouts: Mapping[str, float] | None = None,
+) -> FanoutResult:
+    """Read all ``sources`` concurrently and merge what arrives in time.
 
-    One trio nursery, one ``move_on_at`` cancel scope per source, all with the same
-    deadline. A source that raises, answers with malformed rows, or is late
-    contributes nothing; it is logged and reported, and the others still count.
-    The merged rows are sorted by id, stable in source order.
+    One trio nursery, one ``move_on_at`` cancel scope per source. Every source's
+    deadline is ``timeout_s`` after the start, or its own timeout from
+    ``timeouts`` (by source name). A source that raises, answers with malformed
+    rows, or is late contributes nothing; it is logged and reported, and the others
+    still count. The merged rows are sorted by id, stable in source order.
     """
-    deadline = trio.current_time() + timeout_s
+    started = trio.current_time()
+    own = timeouts or {}
     answers: list[list[Row] | None] = [None] * len(sources)
     reports: list[SourceReport | None] = [None] * len(sources)
 
     async def read_one(index: int, source: Source) -> None:
+        deadline = started + own.get(source.name, timeout_s)
         rows, report = await _read_source(source, deadline)
         answers[index] = rows
         reports[index] = report

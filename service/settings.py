@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import enum
+import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings", "SettingsError", "SourceKind", "SourceSettings"]
-
-_TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class SettingsError(ValueError):
-    """The environment holds a setting the service cannot use; the message names it."""
-
-
-class SourceKind(enum.Enum):
-    """How a source is read."""
-
-    ORM = "orm"  # SQLAlchemy ORM: a declarative mapped class and select() of it
-    SQL = "sql"  # raw SQL on triopg
-
-
-@dataclass(frozen=True, slots=True)
-class SourceSettings:
-    """One PostgreSQL table source."""
-
-    name: str
-    kind: SourceKind
-    dsn: str | None
-    table: str
-
-    def __post_init__(self) -> None:
-        if not _TOKEN.match(self.name):
-            raise SettingsError(f"source name {self.name!r} must be a token ([A-Za-z0-9_.-]+)")
-        if not _IDENTIFIER.match(self.table):
-            raise SettingsError(f"table {self.table!r} must be a plain SQL identifier")
-
-
-#: The three demo sources: table, how it is read, and the env var that can move it elsewhere.
-DEFAULT_SOURCES: tuple[tuple[str, SourceKind, str], ...] = (
-    ("data_1", SourceKind.ORM, "DATA_1_URL"),
-    ("data_2", SourceKind.SQL, "DATA_2_URL"),
-    ("data_3", SourceKind.SQL, "DATA_3_URL"),
+from .source_config import (
+    SettingsError,
+    SourceKind,
+    SourceSettings,
+    default_sources,
+    load_sources_file,
 )
+
+__all__ = ["Settings", "SettingsError", "SourceKind", "SourceSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,23 +25,31 @@ class Settings:
 
     sources: tuple[SourceSettings, ...]
     database_url: str | None = None
+    sources_file: Path | None = None
     source_timeout_s: float = 2.0
     pool_max_size: int = 10
-    statement_timeout_ms: int = 3000
+    #: None: each PostgreSQL source gets its own timeout + 1 s.
+    statement_timeout_ms: int | None = None
     connection_check_interval_ms: int = 250
+    http_max_body_bytes: int = 8 * 1024 * 1024
+    http_max_connections: int = 100
     embedded_pg_dir: Path = Path(".pgdata")
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        if self.source_timeout_s <= 0:
-            raise SettingsError("SOURCE_TIMEOUT_S must be > 0")
+        if not (self.source_timeout_s > 0 and math.isfinite(self.source_timeout_s)):
+            raise SettingsError("SOURCE_TIMEOUT_S must be a finite number > 0")
         if self.pool_max_size < 1:
             raise SettingsError("POOL_MAX_SIZE must be >= 1")
-        if self.statement_timeout_ms < 1:
+        if self.statement_timeout_ms is not None and self.statement_timeout_ms < 1:
             raise SettingsError("STATEMENT_TIMEOUT_MS must be >= 1")
         if self.connection_check_interval_ms < 0:
             raise SettingsError("CONNECTION_CHECK_INTERVAL_MS must be >= 0")
+        if self.http_max_body_bytes < 1:
+            raise SettingsError("HTTP_MAX_BODY_BYTES must be >= 1")
+        if self.http_max_connections < 1:
+            raise SettingsError("HTTP_MAX_CONNECTIONS must be >= 1")
         if self.shutdown_grace_s < 0:
             raise SettingsError("SHUTDOWN_GRACE_S must be >= 0")
         names = [source.name for source in self.sources]
@@ -81,36 +58,55 @@ class Settings:
 
     @property
     def needs_embedded_database(self) -> bool:
-        """True when some source has no DSN: the demo then runs an embedded PostgreSQL."""
-        return any(source.dsn is None for source in self.sources)
+        """True when a PostgreSQL source has no DSN: ``serve`` then runs an embedded one."""
+        return any(source.kind.is_postgres and source.dsn is None for source in self.sources)
+
+    def timeout_for(self, source: SourceSettings) -> float:
+        """The deadline of ``source``, in seconds: its own, or ``source_timeout_s``."""
+        return source.timeout_s if source.timeout_s is not None else self.source_timeout_s
+
+    def source_timeouts(self) -> dict[str, float]:
+        """The sources that have a timeout of their own, by name."""
+        return {s.name: s.timeout_s for s in self.sources if s.timeout_s is not None}
+
+    def statement_timeout_ms_for(self, source: SourceSettings) -> int:
+        """The server-side ``statement_timeout`` for ``source``: a little past its deadline."""
+        if self.statement_timeout_ms is not None:
+            return self.statement_timeout_ms
+        return int(self.timeout_for(source) * 1000) + 1000
+
+    def max_body_bytes_for(self, source: SourceSettings) -> int:
+        """The largest HTTP body ``source`` may send."""
+        if source.max_body_bytes is not None:
+            return source.max_body_bytes
+        return self.http_max_body_bytes
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build the settings from ``environ`` (default: ``os.environ``)."""
         env = os.environ if environ is None else environ
-        database_url = env.get("DATABASE_URL") or None
-        timeout_s = _number(env, "SOURCE_TIMEOUT_S", 2.0)
-        default_statement_ms = int(timeout_s * 1000) + 1000
-        sources = tuple(
-            SourceSettings(
-                name=name,
-                kind=kind,
-                dsn=env.get(url_var) or database_url,
-                table=name,
-            )
-            for name, kind, url_var in DEFAULT_SOURCES
-        )
+        sources_file = Path(env["SOURCES_FILE"]) if env.get("SOURCES_FILE") else None
+        if sources_file is not None:
+            sources = load_sources_file(sources_file, env)
+        else:
+            sources = default_sources(env)
+        statement_ms = env.get("STATEMENT_TIMEOUT_MS")
         return cls(
             sources=sources,
-            database_url=database_url,
-            source_timeout_s=timeout_s,
+            database_url=env.get("DATABASE_URL") or None,
+            sources_file=sources_file,
+            source_timeout_s=_number(env, "SOURCE_TIMEOUT_S", 2.0),
             pool_max_size=int(_number(env, "POOL_MAX_SIZE", 10, integer=True)),
-            statement_timeout_ms=int(
-                _number(env, "STATEMENT_TIMEOUT_MS", default_statement_ms, integer=True)
+            statement_timeout_ms=(
+                int(_number(env, "STATEMENT_TIMEOUT_MS", 0, integer=True)) if statement_ms else None
             ),
             connection_check_interval_ms=int(
                 _number(env, "CONNECTION_CHECK_INTERVAL_MS", 250, integer=True)
             ),
+            http_max_body_bytes=int(
+                _number(env, "HTTP_MAX_BODY_BYTES", 8 * 1024 * 1024, integer=True)
+            ),
+            http_max_connections=int(_number(env, "HTTP_MAX_CONNECTIONS", 100, integer=True)),
             embedded_pg_dir=Path(env.get("EMBEDDED_PG_DIR") or ".pgdata"),
             shutdown_grace_s=_number(env, "SHUTDOWN_GRACE_S", 5.0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),

@@ -149,3 +149,18 @@ async def test_every_failed_source_is_logged(
     assert any(
         "ok_source ok" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG
     )
+
+
+async def test_a_source_can_have_its_own_deadline(autojump_clock: trio.testing.MockClock) -> None:
+    patient = FakeSource("patient", rows(1), delay_s=3.0)
+    hasty = FakeSource("hasty", rows(2), delay_s=0.7)
+    started = trio.current_time()
+    result = await gather(
+        [patient, hasty, FakeSource("default", rows(3), delay_s=2.5)],
+        timeout_s=2.0,
+        timeouts={"patient": 4.0, "hasty": 0.5},
+    )
+    assert trio.current_time() - started == pytest.approx(3.0)
+    assert result.rows == rows(1)
+    assert [r.outcome for r in result.reports] == [Outcome.OK, Outcome.TIMEOUT, Outcome.TIMEOUT]
+    assert [r.elapsed_ms for r in result.reports] == pytest.approx([3000.0, 500.0, 2000.0])

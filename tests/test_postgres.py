@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import trio
 import triopg
@@ -18,6 +20,7 @@ from service.outcome import Outcome
 from service.pg_settings import APPLICATION_NAME
 from service.settings import Settings, SourceKind, SourceSettings
 
+from .json_server import JsonServer
 from .tcp_proxy import FaultProxy, Upstream, closed_port, serve_silent_listener
 
 pytestmark = pytest.mark.integration
@@ -226,3 +229,56 @@ async def test_answer_lost_in_a_silent_network_while_the_query_runs(
             healed, _ = await timed_gather(backends)
             assert [row["id"] for row in healed.rows] == ALL_IDS
         nursery.cancel_scope.cancel()
+
+
+DEMO_SOURCES = Path(__file__).resolve().parent.parent / "service" / "demo_sources"
+
+
+async def test_shipped_demo_json_files_hold_the_seeded_rows(pg_dsn: str) -> None:
+    async with open_backends(settings_for(pg_dsn)) as backends:
+        for source in backends.sources:
+            from_db = sorted(await source.fetch(), key=lambda row: row["id"])
+            from_file = orjson.loads((DEMO_SOURCES / f"{source.name}.json").read_bytes())
+            assert [dict(row) for row in from_db] == from_file
+
+
+async def test_mixed_configuration_orm_sql_and_http_end_to_end(pg_dsn: str, tmp_path: Path) -> None:
+    rows_3 = orjson.loads((DEMO_SOURCES / "data_3.json").read_bytes())
+    server = JsonServer(rows_3)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        config = tmp_path / "mixed.toml"
+        config.write_text(
+            f"""
+            [[source]]
+            name = "data_1"
+            kind = "orm"
+            table = "data_1"
+
+            [[source]]
+            name = "data_2"
+            kind = "sql"
+            table = "data_2"
+            timeout_s = {TIMEOUT_S}
+
+            [[source]]
+            name = "http_3"
+            kind = "http"
+            url = "{server.url("/healthy")}"
+            """
+        )
+        settings = Settings.from_env(
+            {"SOURCES_FILE": str(config), "DATABASE_URL": pg_dsn, "SOURCE_TIMEOUT_S": "1.0"}
+        )
+        async with open_backends(settings) as backends:
+            assert [type(s).__name__ for s in backends.sources] == [
+                "OrmTableSource",
+                "SqlTableSource",
+                "HttpJsonSource",
+            ]
+            result = await gather(
+                backends.sources, settings.source_timeout_s, timeouts=settings.source_timeouts()
+            )
+        nursery.cancel_scope.cancel()
+    assert [row["id"] for row in result.rows] == ALL_IDS
+    assert outcomes(result) == {"data_1": Outcome.OK, "data_2": Outcome.OK, "http_3": Outcome.OK}

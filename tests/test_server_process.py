@@ -7,7 +7,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,10 +19,13 @@ import triopg
 
 from service.aio import use_loop
 
+from .tcp_proxy import closed_port
+
 pytestmark = pytest.mark.integration
 
 RUNNING = re.compile(rb"Running on http://127\.0\.0\.1:(\d+)")
 TIMEOUT_S = 0.5
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 class ServiceProcess:
@@ -56,12 +59,21 @@ class ServiceProcess:
 
 @asynccontextmanager
 async def running_service(
-    env: Mapping[str, str], *, workers: int = 1, startup_s: float = 60.0
+    env: Mapping[str, str],
+    *,
+    workers: int = 1,
+    port: int = 0,
+    extra_args: Sequence[str] = (),
+    startup_s: float = 60.0,
 ) -> AsyncIterator[ServiceProcess]:
     """Start the service on a free port and yield it; stop it with SIGTERM on the way out."""
     full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | dict(env)
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "service", "serve", "--port", "0", "--workers", str(workers)],
+        [
+            sys.executable,
+            *("-m", "service", "serve", "--port", str(port), "--workers", str(workers)),
+            *extra_args,
+        ],
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -156,3 +168,24 @@ async def test_sigterm_lets_the_in_flight_request_finish(pg_dsn: str) -> None:
     assert response.status_code == 200
     assert len(response.json()) == 40
     assert "data_2;dur=" in response.headers["server-timing"]
+
+
+async def test_http_demo_reads_its_three_sources_from_the_service_itself(tmp_path: Path) -> None:
+    """The HTTP-sourced demo: the shipped example config, on a free port instead of 8000."""
+    port = closed_port()
+    example = (EXAMPLES / "http-sources.toml").read_text()
+    config = tmp_path / "http-sources.toml"
+    config.write_text(example.replace("127.0.0.1:8000", f"127.0.0.1:{port}"))
+    async with (
+        running_service({}, port=port, extra_args=["--sources", str(config)]) as service,
+        httpx.AsyncClient(base_url=service.url) as client,
+    ):
+        response = await client.get("/data")
+        demo = await client.get("/demo/data_2.json")
+        missing = await client.get("/demo/data_9.json")
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()] == list(range(1, 61))
+    assert response.headers["server-timing"].count('desc="ok"') == 3
+    assert [row["id"] for row in demo.json()] == [*range(11, 21), *range(41, 51)]
+    assert missing.status_code == 404
+    assert "embedded PostgreSQL" not in service.output.decode()

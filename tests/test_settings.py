@@ -11,7 +11,8 @@ def test_defaults_without_environment() -> None:
     settings = Settings.from_env({})
     assert settings.source_timeout_s == 2.0
     assert settings.pool_max_size == 10
-    assert settings.statement_timeout_ms == 3000
+    assert settings.statement_timeout_ms is None
+    assert settings.statement_timeout_ms_for(settings.sources[0]) == 3000
     assert settings.embedded_pg_dir == Path(".pgdata")
     assert [(s.name, s.kind, s.dsn) for s in settings.sources] == [
         ("data_1", SourceKind.ORM, None),
@@ -39,7 +40,7 @@ def test_timeout_and_pool_size_from_environment() -> None:
     )
     assert settings.source_timeout_s == 0.5
     assert settings.pool_max_size == 3
-    assert settings.statement_timeout_ms == 1500
+    assert settings.statement_timeout_ms_for(settings.sources[1]) == 1500
     assert settings.log_level == "DEBUG"
 
 
@@ -47,7 +48,7 @@ def test_timeout_and_pool_size_from_environment() -> None:
     ("env", "message"),
     [
         ({"SOURCE_TIMEOUT_S": "soon"}, "SOURCE_TIMEOUT_S must be a number"),
-        ({"SOURCE_TIMEOUT_S": "0"}, "SOURCE_TIMEOUT_S must be > 0"),
+        ({"SOURCE_TIMEOUT_S": "0"}, "SOURCE_TIMEOUT_S must be a finite number > 0"),
         ({"POOL_MAX_SIZE": "2.5"}, "POOL_MAX_SIZE must be an integer"),
         ({"POOL_MAX_SIZE": "0"}, "POOL_MAX_SIZE must be >= 1"),
     ],

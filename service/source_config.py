@@ -1,0 +1,166 @@
+"""Which sources the fan-out reads: the three demo tables, or a TOML file of sources."""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = [
+    "SettingsError",
+    "SourceKind",
+    "SourceSettings",
+    "default_sources",
+    "load_sources_file",
+]
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SettingsError(ValueError):
+    """The configuration holds a setting the service cannot use; the message names it."""
+
+
+class SourceKind(enum.Enum):
+    """How a source is read."""
+
+    ORM = "orm"  # a PostgreSQL table through the SQLAlchemy ORM
+    SQL = "sql"  # a PostgreSQL table with raw SQL on triopg
+    HTTP = "http"  # a URL serving a JSON array of {id, name}
+
+    @property
+    def is_postgres(self) -> bool:
+        """True for the kinds that read a PostgreSQL table."""
+        return self is not SourceKind.HTTP
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """One source: a PostgreSQL table (``dsn`` + ``table``) or an HTTP JSON ``url``."""
+
+    name: str
+    kind: SourceKind
+    dsn: str | None = None
+    table: str | None = None
+    url: str | None = None
+    timeout_s: float | None = None
+    follow_redirects: bool = False
+    max_body_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        where = f"source {self.name!r}"
+        if not _TOKEN.match(self.name):
+            raise SettingsError(f"{where}: name must be a token ([A-Za-z0-9_.-]+)")
+        if self.timeout_s is not None and not (
+            self.timeout_s > 0 and math.isfinite(self.timeout_s)
+        ):
+            raise SettingsError(f"{where}: timeout_s must be a finite number > 0")
+        if self.max_body_bytes is not None and self.max_body_bytes < 1:
+            raise SettingsError(f"{where}: max_body_bytes must be >= 1")
+        if self.kind.is_postgres:
+            if self.table is None or not _IDENTIFIER.match(self.table):
+                raise SettingsError(f"{where}: table must be a plain SQL identifier")
+            if self.url is not None:
+                raise SettingsError(f"{where}: a {self.kind.value} source takes a dsn, not a url")
+        else:
+            parts = urlsplit(self.url or "")
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise SettingsError(f"{where}: url must be an absolute http(s) URL")
+            if self.dsn is not None or self.table is not None:
+                raise SettingsError(f"{where}: an http source takes a url, not a dsn or table")
+
+
+#: The three demo sources: table, how it is read, and the env var that can move it elsewhere.
+_DEMO_SOURCES: tuple[tuple[str, SourceKind, str], ...] = (
+    ("data_1", SourceKind.ORM, "DATA_1_URL"),
+    ("data_2", SourceKind.SQL, "DATA_2_URL"),
+    ("data_3", SourceKind.SQL, "DATA_3_URL"),
+)
+
+
+def default_sources(env: Mapping[str, str]) -> tuple[SourceSettings, ...]:
+    """The demo tables ``data_1`` (ORM), ``data_2`` and ``data_3`` (raw SQL)."""
+    database_url = env.get("DATABASE_URL") or None
+    return tuple(
+        SourceSettings(name, kind, dsn=env.get(url_var) or database_url, table=name)
+        for name, kind, url_var in _DEMO_SOURCES
+    )
+
+
+_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "kind": str,
+    "dsn": str,
+    "table": str,
+    "url": str,
+    "timeout_s": (int, float),
+    "follow_redirects": bool,
+    "max_body_bytes": int,
+}
+
+
+def load_sources_file(path: Path, env: Mapping[str, str]) -> tuple[SourceSettings, ...]:
+    """Read the ``[[source]]`` entries of the TOML file at ``path``.
+
+    A PostgreSQL source without a ``dsn`` reads from ``DATABASE_URL`` (or the
+    embedded database). Unknown keys are errors, so a typo cannot go unnoticed.
+    """
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"SOURCES_FILE {path}: cannot read it ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"SOURCES_FILE {path}: not valid TOML ({exc})") from exc
+    unknown_top = set(document) - {"source"}
+    if unknown_top:
+        raise SettingsError(f"SOURCES_FILE {path}: unknown top-level keys {sorted(unknown_top)}")
+    entries = document.get("source")
+    if not isinstance(entries, list) or not entries:
+        raise SettingsError(f"SOURCES_FILE {path}: needs at least one [[source]] entry")
+    database_url = env.get("DATABASE_URL") or None
+    return tuple(
+        _source_from_entry(entry, f"SOURCES_FILE {path}, [[source]] #{index}", database_url)
+        for index, entry in enumerate(entries, start=1)
+    )
+
+
+def _source_from_entry(entry: Any, where: str, database_url: str | None) -> SourceSettings:
+    if not isinstance(entry, dict):
+        raise SettingsError(f"{where}: must be a table")
+    for key, value in entry.items():
+        expected = _KEYS.get(key)
+        if expected is None:
+            raise SettingsError(f"{where}: unknown key {key!r} (known: {', '.join(_KEYS)})")
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise SettingsError(f"{where}: {key} has the wrong type ({type(value).__name__})")
+    for key in ("name", "kind"):
+        if key not in entry:
+            raise SettingsError(f"{where}: {key} is required")
+    try:
+        kind = SourceKind(entry["kind"])
+    except ValueError:
+        kinds = ", ".join(kind.value for kind in SourceKind)
+        raise SettingsError(f"{where}: kind must be one of {kinds}") from None
+    dsn = entry.get("dsn")
+    if kind.is_postgres and dsn is None:
+        dsn = database_url
+    try:
+        return SourceSettings(
+            name=entry["name"],
+            kind=kind,
+            dsn=dsn,
+            table=entry.get("table"),
+            url=entry.get("url"),
+            timeout_s=float(entry["timeout_s"]) if "timeout_s" in entry else None,
+            follow_redirects=entry.get("follow_redirects", False),
+            max_body_bytes=entry.get("max_body_bytes"),
+        )
+    except SettingsError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
