@@ -80,7 +80,6 @@ async def _open_source(backends: Backends, settings: Settings, config: SourceSet
     kwargs = connect_kwargs(
         statement_timeout_ms=settings.statement_timeout_ms_for(config),
         connection_check_interval_ms=settings.connection_check_interval_ms,
-        command_timeout_s=settings.timeout_for(config),
     )
     if config.kind is SourceKind.ORM:
         engine = await backends.loop.run_aio_coroutine(

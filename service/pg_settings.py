@@ -11,14 +11,16 @@ APPLICATION_NAME = "fanout-service"
 
 
 def connect_kwargs(
-    *, statement_timeout_ms: int, connection_check_interval_ms: int, command_timeout_s: float
+    *, statement_timeout_ms: int, connection_check_interval_ms: int
 ) -> dict[str, Any]:
     """asyncpg ``connect`` keyword arguments shared by the ORM and raw-SQL sources.
 
     ``statement_timeout`` makes the server end a query the service has given up on,
     even when the cancel request never arrives. ``client_connection_check_interval``
     (PostgreSQL 14+) makes a backend notice a client that went away mid-query.
-    ``command_timeout`` bounds asyncpg's own background cancel request.
+    No asyncpg ``command_timeout``: it would arm a timer per query, and the deadline
+    is the trio cancel scope anyway (a cancelled connection is terminated, which
+    also ends asyncpg's background cancel request).
     """
     server_settings = {
         "application_name": APPLICATION_NAME,
@@ -26,4 +28,4 @@ def connect_kwargs(
     }
     if connection_check_interval_ms > 0:
         server_settings["client_connection_check_interval"] = str(connection_check_interval_ms)
-    return {"server_settings": server_settings, "command_timeout": command_timeout_s}
+    return {"server_settings": server_settings}
