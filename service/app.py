@@ -15,6 +15,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .backends import open_backends
+from .coalesce import Coalescer
 from .fanout import gather
 from .outcome import server_timing_header
 from .readiness import check_sources
@@ -41,9 +42,18 @@ async def _open_postgres_sources(settings: Settings) -> AsyncIterator[Sequence[S
         yield backends.sources
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One fan-out, ready to send: the JSON body and the Server-Timing value."""
+
+    body: bytes
+    server_timing: str
+
+
 @dataclass
 class _AppState:
     sources: Sequence[Source] = field(default_factory=list)
+    coalescer: Coalescer[Answer] | None = None
 
 
 def json_response(
@@ -68,12 +78,19 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
     timeouts = settings.source_timeouts()
     opener = open_sources or _open_postgres_sources
 
+    async def read_sources() -> Answer:
+        result = await gather(state.sources, settings.source_timeout_s, timeouts=timeouts)
+        return Answer(orjson.dumps(result.rows), server_timing_header(result.reports))
+
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
         async with opener(settings) as sources:
             state.sources = sources
+            if settings.coalesce_requests:
+                state.coalescer = Coalescer(read_sources, app.nursery)
             yield
             state.sources = []
+            state.coalescer = None
 
     @app.get("/data")
     async def data() -> Response:
@@ -87,9 +104,13 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
                 },
                 400,
             )
-        result = await gather(state.sources, settings.source_timeout_s, timeouts=timeouts)
-        return json_response(
-            result.rows, headers={"Server-Timing": server_timing_header(result.reports)}
+        if state.coalescer is None:
+            answer, shared = await read_sources(), False
+        else:
+            answer, shared = await state.coalescer.read()
+        timing = answer.server_timing + (', coalesced;desc="shared"' if shared else "")
+        return Response(
+            answer.body, content_type="application/json", headers={"Server-Timing": timing}
         )
 
     demo_files = _load_demo_sources()

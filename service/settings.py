@@ -36,6 +36,7 @@ class Settings:
     embedded_pg_dir: Path = Path(".pgdata")
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"
+    coalesce_requests: bool = False
 
     def __post_init__(self) -> None:
         if not (self.source_timeout_s > 0 and math.isfinite(self.source_timeout_s)):
@@ -110,6 +111,7 @@ class Settings:
             embedded_pg_dir=Path(env.get("EMBEDDED_PG_DIR") or ".pgdata"),
             shutdown_grace_s=_number(env, "SHUTDOWN_GRACE_S", 5.0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            coalesce_requests=_flag(env, "COALESCE_REQUESTS", False),
         )
 
 
@@ -122,3 +124,18 @@ def _number(env: Mapping[str, str], key: str, default: float, *, integer: bool =
     except ValueError:
         kind = "an integer" if integer else "a number"
         raise SettingsError(f"{key} must be {kind}, got {raw!r}") from None
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SettingsError(f"{key} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")

@@ -1,0 +1,125 @@
+"""Request coalescing (COALESCE_REQUESTS): concurrent reads share the fan-out in flight."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import pytest
+import trio
+import trio.testing
+
+from service.app import create_app
+from service.coalesce import Coalescer
+from service.fanout import FanoutResult, gather
+from service.settings import Settings, SettingsError
+from service.source import FakeSource, Source
+
+ROWS = [{"id": 1, "name": "Test 1"}]
+
+
+async def test_callers_during_a_flight_share_it(autojump_clock: trio.testing.MockClock) -> None:
+    source = FakeSource("s", ROWS, delay_s=1.0)
+    async with trio.open_nursery() as nursery:
+        coalescer = Coalescer(lambda: gather([source], 2.0), nursery)
+        got: list[tuple[FanoutResult, bool]] = []
+
+        async def call(after_s: float) -> None:
+            await trio.sleep(after_s)
+            got.append(await coalescer.read())
+
+        for after_s in (0.0, 0.2, 0.9):
+            nursery.start_soon(call, after_s)
+    assert source.calls == 1
+    assert sorted(shared for _, shared in got) == [False, True, True]
+    assert all(result is got[0][0] for result, _ in got)
+
+
+async def test_a_caller_after_the_flight_starts_a_new_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    source = FakeSource("s", ROWS, delay_s=0.5)
+    async with trio.open_nursery() as nursery:
+        coalescer = Coalescer(lambda: gather([source], 2.0), nursery)
+        _, first_shared = await coalescer.read()
+        _, second_shared = await coalescer.read()
+    assert source.calls == 2
+    assert (first_shared, second_shared) == (False, False)
+
+
+async def test_the_caller_that_started_it_leaving_does_not_cancel_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    source = FakeSource("s", ROWS, delay_s=1.0)
+    async with trio.open_nursery() as nursery:
+        coalescer = Coalescer(lambda: gather([source], 2.0), nursery)
+        results: list[FanoutResult] = []
+
+        async def patient() -> None:
+            await trio.sleep(0.1)
+            result, _ = await coalescer.read()
+            results.append(result)
+
+        nursery.start_soon(patient)
+        with trio.move_on_after(0.5):  # the client that started the read disconnects
+            await coalescer.read()
+    assert source.cancelled == 0
+    assert [result.rows for result in results] == [ROWS]
+
+
+async def test_joined_caller_is_answered_before_its_own_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hung = FakeSource("hung", ROWS, delay_s=60.0)
+    async with trio.open_nursery() as nursery:
+        coalescer = Coalescer(lambda: gather([hung], 2.0), nursery)
+        finished: list[float] = []
+
+        async def call(after_s: float) -> None:
+            await trio.sleep(after_s)
+            arrived = trio.current_time()
+            await coalescer.read()
+            finished.append(trio.current_time() - arrived)
+
+        nursery.start_soon(call, 0.0)
+        nursery.start_soon(call, 1.5)
+    assert sorted(finished) == pytest.approx([0.5, 2.0])
+
+
+def app_with(source: Source, **env: str) -> Any:
+    @asynccontextmanager
+    async def open_sources(_settings: Settings) -> AsyncIterator[Sequence[Source]]:
+        yield [source]
+
+    return create_app(Settings.from_env(env), open_sources=open_sources)
+
+
+@pytest.mark.parametrize(("flag", "calls"), [("1", 1), ("0", 3)])
+async def test_app_coalesces_only_when_asked(
+    autojump_clock: trio.testing.MockClock, flag: str, calls: int
+) -> None:
+    source = FakeSource("s", ROWS, delay_s=1.0)
+    app = app_with(source, COALESCE_REQUESTS=flag)
+    timings: list[str] = []
+    async with app.test_app() as test_app, trio.open_nursery() as nursery:
+
+        async def get() -> None:
+            response = await test_app.test_client().get("/data")
+            assert orjson.loads(await response.get_data()) == ROWS
+            timings.append(response.headers["Server-Timing"])
+
+        for _ in range(3):
+            nursery.start_soon(get)
+    assert source.calls == calls
+    shared = sum('coalesced;desc="shared"' in timing for timing in timings)
+    assert shared == 3 - calls
+    assert all(timing.startswith('s;dur=1000.0;desc="ok"') for timing in timings)
+
+
+def test_coalescing_is_off_by_default_and_the_flag_is_checked() -> None:
+    assert Settings.from_env({}).coalesce_requests is False
+    assert Settings.from_env({"COALESCE_REQUESTS": "on"}).coalesce_requests is True
+    with pytest.raises(SettingsError, match="COALESCE_REQUESTS"):
+        Settings.from_env({"COALESCE_REQUESTS": "sometimes"})
