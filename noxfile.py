@@ -33,6 +33,13 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark against FastAPI+asyncpg and Flask+threads peers; writes bench/results/."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "bench.run", *session.posargs)
+
+
+@nox.session
 def serve(session: nox.Session) -> None:
     """Serve the demo on http://127.0.0.1:8000 (embedded PostgreSQL if no DATABASE_URL)."""
     session.install("-e", ".")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from types import TracebackType
 from typing import Any
 
 import asyncpg
@@ -49,26 +49,12 @@ class TriopgPool:
         """Connections lent out right now."""
         return self.max_size - self._slots.value
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        """Lend a triopg connection (waiting for a free slot if all are lent).
+    def connection(self) -> _Lease:
+        """Lend a triopg connection (waiting for a free slot if all are lent): ``async with``.
 
         Must run with the trio-asyncio loop current (see :func:`service.aio.use_loop`).
         """
-        if self._closed:
-            raise RuntimeError("pool is closed")
-        async with self._slots:
-            conn = self._idle.pop() if self._idle else await self._connect()
-            try:
-                yield conn
-            except asyncpg.PostgresError:
-                self._give_back(conn)
-                raise
-            except BaseException:
-                _terminate(conn)
-                raise
-            else:
-                self._give_back(conn)
+        return _Lease(self)
 
     async def prewarm(self) -> None:
         """Open one connection now, so the first request does not pay for it."""
@@ -86,6 +72,45 @@ class TriopgPool:
             _terminate(conn)
         else:
             self._idle.append(conn)
+
+
+class _Lease:
+    """One loan of a pooled connection (a class, not a generator: it is on the hot path)."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: TriopgPool) -> None:
+        self._pool = pool
+        self._conn: Any = None
+
+    async def __aenter__(self) -> Any:
+        pool = self._pool
+        if pool._closed:
+            raise RuntimeError("pool is closed")
+        await pool._slots.acquire()
+        try:
+            self._conn = pool._idle.pop() if pool._idle else await pool._connect()
+        except BaseException:
+            pool._slots.release()
+            raise
+        return self._conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # A clean answer, or an error the server reported (the protocol is then in a clean
+        # state): the connection goes back. A cancel or a transport error: it is terminated.
+        try:
+            if exc is None or isinstance(exc, asyncpg.PostgresError):
+                self._pool._give_back(self._conn)
+            else:
+                _terminate(self._conn)
+        finally:
+            self._conn = None
+            self._pool._slots.release()
 
 
 def _terminate(conn: Any) -> None:
