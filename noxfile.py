@@ -43,4 +43,6 @@ def bench(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Serve the demo on http://127.0.0.1:8000 (embedded PostgreSQL if no DATABASE_URL)."""
     session.install("-e", ".")
-    session.run("python", "-m", "service", "serve", *session.posargs)
+    # On Ctrl-C, let the server finish in-flight requests and stop the embedded PostgreSQL
+    # (it bounds that by SHUTDOWN_GRACE_S itself); nox would otherwise kill it after 0.3 s.
+    session.run("python", "-m", "service", "serve", *session.posargs, interrupt_timeout=None)

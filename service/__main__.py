@@ -18,8 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the HTTP API with hypercorn (trio worker)")
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1")
+    # argparse runs string defaults through `type` too, so a bad $PORT is a clean usage error.
+    serve.add_argument("--port", type=_port, default=os.environ.get("PORT") or "8000")
     serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes")
     serve.add_argument(
         "--sources",
@@ -36,6 +37,16 @@ def _parser() -> argparse.ArgumentParser:
         "files", nargs="*", type=Path, help="SQL files (default: schema.sql seed.sql)"
     )
     return parser
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port (or $PORT) must be a number, got {raw!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
+    return value
 
 
 def _positive_int(raw: str) -> int:

@@ -131,7 +131,7 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
     @app.get("/ready")
     async def ready() -> Response:
         """Whether each source answers a trivial query now; 503 when any does not."""
-        reports = await check_sources(state.sources, settings.source_timeout_s)
+        reports = await check_sources(state.sources, settings.source_timeout_s, timeouts=timeouts)
         all_ok = all(not report.failed for report in reports)
         body = {
             "status": "ready" if all_ok else "degraded",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +14,7 @@ import trio_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .http_source import HttpJsonSource, open_http_client
-from .orm_source import OrmTableSource, create_orm_engine
+from .orm_source import OrmTableSource, create_orm_engine, track_connections
 from .pg_pool import TriopgPool, triopg_connector
 from .pg_settings import connect_kwargs
 from .readiness import check_sources
@@ -26,8 +26,8 @@ __all__ = ["Backends", "open_backends"]
 
 logger = logging.getLogger("service.backends")
 
-#: How long shutdown waits for the ORM engines to close their connections.
-_DISPOSE_TIMEOUT_S = 3.0
+#: A bound on disposing the ORM engines (their connections are already terminated).
+_DISPOSE_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Backends:
     sources: list[Source] = field(default_factory=list)
     pools: dict[str, TriopgPool] = field(default_factory=dict)
     engines: dict[str, AsyncEngine] = field(default_factory=dict)
+    terminators: list[Callable[[], int]] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -86,6 +87,7 @@ async def _open_source(backends: Backends, settings: Settings, config: SourceSet
             _create_engine(config.dsn, settings.pool_max_size, kwargs)
         )
         backends.engines[config.name] = engine
+        backends.terminators.append(track_connections(engine))
         return OrmTableSource(config.name, config.table, engine, backends.loop)
     pool = TriopgPool(triopg_connector(config.dsn, kwargs), max_size=settings.pool_max_size)
     backends.pools[config.name] = pool
@@ -97,8 +99,12 @@ async def _create_engine(dsn: str, max_size: int, kwargs: dict[str, Any]) -> Asy
 
 
 async def _close_databases(backends: Backends) -> None:
+    """Close every database connection without waiting on any server."""
     for pool in backends.pools.values():
         pool.close()
+    for terminate_all in backends.terminators:
+        terminate_all()
+    # Nothing is left open, so dispose() has no network to wait for; bounded all the same.
     with trio.move_on_after(_DISPOSE_TIMEOUT_S) as scope:
         for engine in backends.engines.values():
             await backends.loop.run_aio_coroutine(engine.dispose())
@@ -108,7 +114,8 @@ async def _close_databases(backends: Backends) -> None:
 
 async def _prewarm(sources: Sequence[Source], settings: Settings) -> None:
     """Check each source once, concurrently, within the source timeout; log what fails."""
-    for report in await check_sources(sources, settings.source_timeout_s):
+    timeouts = settings.source_timeouts()
+    for report in await check_sources(sources, settings.source_timeout_s, timeouts=timeouts):
         if report.failed:
             logger.warning(
                 "source %s is not ready at start-up: %s %s %s",

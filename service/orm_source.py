@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Mapping, Sequence
+import logging
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, exc, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .models import DataRow, data_row_model
 
-__all__ = ["OrmTableSource", "create_orm_engine"]
+__all__ = ["OrmTableSource", "create_orm_engine", "track_connections"]
+
+logger = logging.getLogger("service.orm_source")
 
 #: How long a cancelled ORM read may take to wind down after its connection is killed.
 _CLEANUP_S = 0.02
@@ -27,7 +30,7 @@ def create_orm_engine(dsn: str, *, max_size: int, connect_kwargs: dict[str, Any]
     trio-asyncio loop running (the engine belongs to it).
     """
     url = make_url(dsn).set(drivername="postgresql+asyncpg")
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=max_size,
         max_overflow=0,
@@ -35,6 +38,44 @@ def create_orm_engine(dsn: str, *, max_size: int, connect_kwargs: dict[str, Any]
         pool_reset_on_return=None,
         connect_args=connect_kwargs,
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def track_connections(engine: AsyncEngine) -> Callable[[], int]:
+    """Remember the engine's driver connections; the returned function terminates them all.
+
+    Used at shutdown before ``dispose()``: SQLAlchemy's own close is graceful and
+    waits on the server, which may be gone. Terminating needs no round trip, and
+    ``dispose()`` then has nothing left to wait for. Returns how many it closed.
+    """
+    live: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def remember(dbapi_connection: Any, _record: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None:
+            live.add(driver)
+
+    def terminate_all() -> int:
+        closed = 0
+        for driver in list(live):
+            if not driver.is_closed():
+                driver.terminate()
+                closed += 1
+        return closed
+
+    event.listen(engine.sync_engine, "connect", remember)
+    return terminate_all
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout hook: a connection the server closed while idle is replaced, not lent.
+
+    Costs no round trip: the transport already noticed the close.
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise exc.DisconnectionError("connection was closed while idle in the pool")
 
 
 class OrmTableSource:
@@ -107,12 +148,22 @@ async def _run_killable(engine: AsyncEngine, work: Any, model: type[DataRow] | N
                 task.exception()  # retrieved: the read was abandoned on purpose
             else:
                 task.cancel()
-            await _invalidate(conn)
+            _invalidate_now(conn)
             raise
 
 
-async def _invalidate(conn: AsyncConnection) -> None:
-    # The socket is already closed, so this returns without a network wait; it makes
-    # the pool open a fresh connection instead of lending the dead one again.
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.wait_for(conn.invalidate(), _CLEANUP_S)
+def _invalidate_now(conn: AsyncConnection) -> None:
+    """Mark the (terminated) connection invalid, so the pool opens a fresh one next time.
+
+    Called synchronously, outside SQLAlchemy's greenlet, on purpose: there its
+    terminate takes the forced path (close the socket) instead of the graceful one
+    that awaits the server. Nothing here can wait, and nothing here may replace the
+    CancelledError being handled.
+    """
+    sync_connection = conn.sync_connection
+    if sync_connection is None or sync_connection.invalidated:
+        return
+    try:
+        sync_connection.invalidate()
+    except Exception:
+        logger.exception("invalidating a cancelled ORM connection failed")

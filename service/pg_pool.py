@@ -67,6 +67,20 @@ class TriopgPool:
         while self._idle:
             _terminate(self._idle.pop())
 
+    def _take_idle(self) -> Any:
+        """The most recently used idle connection that is still open, or None.
+
+        A connection the server closed while it sat idle (restart, failover,
+        ``pg_terminate_backend``) is noticed by its transport; it is dropped here
+        rather than lent out to fail a request.
+        """
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                return conn
+            _terminate(conn)
+        return None
+
     def _give_back(self, conn: Any) -> None:
         if self._closed or conn.is_closed():
             _terminate(conn)
@@ -89,7 +103,7 @@ class _Lease:
             raise RuntimeError("pool is closed")
         await pool._slots.acquire()
         try:
-            self._conn = pool._idle.pop() if pool._idle else await pool._connect()
+            self._conn = pool._take_idle() or await pool._connect()
         except BaseException:
             pool._slots.release()
             raise

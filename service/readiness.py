@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import trio
 
@@ -12,14 +12,20 @@ from .source import Source
 __all__ = ["check_sources"]
 
 
-async def check_sources(sources: Sequence[Source], timeout_s: float) -> list[SourceReport]:
-    """Run every source's ``check`` concurrently, each bounded by ``timeout_s``."""
+async def check_sources(
+    sources: Sequence[Source], timeout_s: float, *, timeouts: Mapping[str, float] | None = None
+) -> list[SourceReport]:
+    """Run every source's ``check`` concurrently, each bounded by its own timeout.
+
+    That is ``timeouts[source.name]`` when given, else ``timeout_s``.
+    """
+    own = timeouts or {}
     reports: list[SourceReport | None] = [None] * len(sources)
 
     async def check_one(index: int, source: Source) -> None:
         started = trio.current_time()
         outcome, error = Outcome.TIMEOUT, None
-        with trio.move_on_after(timeout_s):
+        with trio.move_on_after(own.get(source.name, timeout_s)):
             try:
                 await source.check()
             except Exception as exc:

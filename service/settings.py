@@ -53,6 +53,8 @@ class Settings:
             raise SettingsError("HTTP_MAX_CONNECTIONS must be >= 1")
         if self.shutdown_grace_s < 0:
             raise SettingsError("SHUTDOWN_GRACE_S must be >= 0")
+        if self.log_level not in _LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         names = [source.name for source in self.sources]
         if len(set(names)) != len(names):
             raise SettingsError(f"source names must be unique, got {names}")
@@ -126,6 +128,7 @@ def _number(env: Mapping[str, str], key: str, default: float, *, integer: bool =
         raise SettingsError(f"{key} must be {kind}, got {raw!r}") from None
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 __all__ = [
     "SettingsError",
     "SourceKind",
@@ -67,6 +70,8 @@ class SourceSettings:
         if self.kind.is_postgres:
             if self.table is None or not _IDENTIFIER.match(self.table):
                 raise SettingsError(f"{where}: table must be a plain SQL identifier")
+            if self.dsn is not None:
+                _check_dsn(self.dsn, where)
             if self.url is not None:
                 raise SettingsError(f"{where}: a {self.kind.value} source takes a dsn, not a url")
         else:
@@ -75,6 +80,17 @@ class SourceSettings:
                 raise SettingsError(f"{where}: url must be an absolute http(s) URL")
             if self.dsn is not None or self.table is not None:
                 raise SettingsError(f"{where}: an http source takes a url, not a dsn or table")
+
+
+def _check_dsn(dsn: str, where: str) -> None:
+    """A PostgreSQL URL: ``postgresql://user:password@host:port/database?...``."""
+    try:
+        url = make_url(dsn)
+        _ = url.port
+    except (ArgumentError, ValueError) as exc:
+        raise SettingsError(f"{where}: dsn is not a database URL ({exc})") from None
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise SettingsError(f"{where}: dsn must be a postgresql:// URL, got {url.drivername}://")
 
 
 #: The three demo sources: table, how it is read, and the env var that can move it elsewhere.
@@ -88,10 +104,16 @@ _DEMO_SOURCES: tuple[tuple[str, SourceKind, str], ...] = (
 def default_sources(env: Mapping[str, str]) -> tuple[SourceSettings, ...]:
     """The demo tables ``data_1`` (ORM), ``data_2`` and ``data_3`` (raw SQL)."""
     database_url = env.get("DATABASE_URL") or None
-    return tuple(
-        SourceSettings(name, kind, dsn=env.get(url_var) or database_url, table=name)
-        for name, kind, url_var in _DEMO_SOURCES
-    )
+    sources = []
+    for name, kind, url_var in _DEMO_SOURCES:
+        variable = url_var if env.get(url_var) else "DATABASE_URL"
+        try:
+            sources.append(
+                SourceSettings(name, kind, dsn=env.get(url_var) or database_url, table=name)
+            )
+        except SettingsError as exc:
+            raise SettingsError(f"{variable}: {exc}") from None
+    return tuple(sources)
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {

@@ -113,3 +113,16 @@ async def test_hung_sql_source_is_dropped_and_its_connection_killed(
     assert [r.outcome for r in result.reports] == [Outcome.OK, Outcome.TIMEOUT]
     assert hung.opened[0].terminated
     assert not healthy.opened[0].terminated
+
+
+async def test_idle_connection_closed_by_the_server_is_not_lent_again() -> None:
+    connector = FakeConnector(rows=ROWS)
+    pool = TriopgPool(connector, max_size=2)
+    async with pool.connection(), pool.connection():
+        pass
+    for conn in connector.opened:
+        conn.terminated = True  # the server went away while they were idle
+    async with pool.connection() as conn:
+        assert await conn.fetch("q") == ROWS
+    assert len(connector.opened) == 3
+    assert pool.idle_count == 1

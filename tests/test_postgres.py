@@ -282,3 +282,57 @@ async def test_mixed_configuration_orm_sql_and_http_end_to_end(pg_dsn: str, tmp_
         nursery.cancel_scope.cancel()
     assert [row["id"] for row in result.rows] == ALL_IDS
     assert outcomes(result) == {"data_1": Outcome.OK, "data_2": Outcome.OK, "http_3": Outcome.OK}
+
+
+async def test_connections_killed_while_idle_cost_no_request(pg_dsn: str) -> None:
+    """A restart or failover closes idle connections: the next answer is still whole."""
+    async with open_backends(settings_for(pg_dsn)) as backends, admin(backends, pg_dsn) as conn:
+        for _ in range(3):
+            async with trio.open_nursery() as nursery:  # several connections per source
+                for _ in range(3):
+                    nursery.start_soon(timed_gather, backends)
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = $1",
+            APPLICATION_NAME,
+        )
+        assert killed >= 3
+        await trio.sleep(0.2)  # the closes reach the service's sockets
+        for _ in range(3):
+            result, _ = await timed_gather(backends)
+            assert outcomes(result) == {
+                "data_1": Outcome.OK,
+                "data_2": Outcome.OK,
+                "data_3": Outcome.OK,
+            }
+
+
+async def test_orm_source_runs_the_select_of_its_mapped_class(pg_dsn: str) -> None:
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    async with open_backends(settings_for(pg_dsn)) as backends:
+        engine = backends.engines["data_1"]
+        event.listen(
+            engine.sync_engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_rest: statements.append(statement),
+        )
+        rows = await backends.sources[0].fetch()
+    assert statements == ["SELECT data_1.id, data_1.name \nFROM data_1"]
+    assert len(rows) == 20
+
+
+async def test_shutdown_does_not_wait_on_a_silent_network(pg_dsn: str) -> None:
+    proxy = FaultProxy(Upstream.from_dsn(pg_dsn))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        settings = settings_for(pg_dsn, data_1=proxy.dsn(), data_2=proxy.dsn())
+        async with open_backends(settings) as backends:
+            warm, _ = await timed_gather(backends)
+            assert len(warm.rows) == 60
+            proxy.blackhole()
+            started = trio.current_time()
+        closing_s = trio.current_time() - started
+        nursery.cancel_scope.cancel()
+    assert closing_s < 0.2

@@ -62,3 +62,32 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
         settings.source_timeout_s = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL: source 'data_1': dsn is not a database URL"),
+        ({"DATABASE_URL": "mysql://u@h/db"}, "dsn must be a postgresql:// URL"),
+        ({"DATA_2_URL": "postgresql://u@h:port/db"}, "DATA_2_URL: source 'data_2'"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of"),
+    ],
+)
+def test_bad_database_urls_and_log_level_are_rejected(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_serve_refuses_bad_configuration_with_a_clear_message_and_exit_code(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.__main__ import main
+
+    monkeypatch.setenv("DATABASE_URL", "mysql://u@h/db")
+    assert main(["serve"]) == 2
+    assert "configuration error: DATABASE_URL" in capsys.readouterr().err
+    monkeypatch.setenv("PORT", "eighty")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve"])
+    assert exit_info.value.code == 2
+    assert "$PORT" in capsys.readouterr().err
