@@ -11,9 +11,17 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite: unit tests on fakes, integration tests on a real PostgreSQL."""
+    """The test suite: unit tests on fakes, integration tests on a real PostgreSQL, and the
+    fast part of the fault suite (the slow, load-heavy part is ``nox -s faults``)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-m", "not slow", *session.posargs)
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """The whole fault suite against the real service process and real PostgreSQL servers."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "fault", "-s", *session.posargs)
 
 
 @nox.session

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -54,6 +55,8 @@ class Answer:
 class _AppState:
     sources: Sequence[Source] = field(default_factory=list)
     coalescer: Coalescer[Answer] | None = None
+    stopping: trio.Event = field(default_factory=trio.Event)
+    closed: trio.Event = field(default_factory=trio.Event)
 
 
 def json_response(
@@ -82,15 +85,33 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
         result = await gather(state.sources, settings.source_timeout_s, timeouts=timeouts)
         return Answer(orjson.dumps(result.rows), server_timing_header(result.reports))
 
-    @app.while_serving
-    async def lifespan() -> AsyncGenerator[None, None]:
-        async with opener(settings) as sources:
-            state.sources = sources
-            if settings.coalesce_requests:
-                state.coalescer = Coalescer(read_sources, app.nursery)
-            yield
-            state.sources = []
-            state.coalescer = None
+    async def keep_sources_open(*, task_status: trio.TaskStatus[Sequence[Source]]) -> None:
+        """Holds the sources open, as a task of the app's nursery, until shutdown.
+
+        A task rather than a ``while_serving`` generator: the sources open nurseries
+        (the trio-asyncio loop's), and a nursery must not stay open across a
+        generator's ``yield``.
+        """
+        try:
+            async with opener(settings) as sources:
+                task_status.started(sources)
+                await state.stopping.wait()
+        finally:
+            state.closed.set()
+
+    @app.before_serving
+    async def start_sources() -> None:
+        state.stopping, state.closed = trio.Event(), trio.Event()
+        state.sources = await app.nursery.start(keep_sources_open)
+        if settings.coalesce_requests:
+            state.coalescer = Coalescer(read_sources, app.nursery)
+
+    @app.after_serving
+    async def stop_sources() -> None:
+        state.coalescer = None
+        state.sources = []
+        state.stopping.set()
+        await state.closed.wait()
 
     @app.get("/data")
     async def data() -> Response:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .http_source import HttpJsonSource, open_http_client
 from .orm_source import OrmTableSource, create_orm_engine, track_connections
-from .pg_pool import TriopgPool, triopg_connector
+from .pg_pool import PgPool, open_pg_pool
 from .pg_settings import connect_kwargs
 from .readiness import check_sources
 from .settings import Settings, SourceKind, SourceSettings
@@ -37,7 +37,7 @@ class Backends:
     loop: Any
     http: httpx.AsyncClient
     sources: list[Source] = field(default_factory=list)
-    pools: dict[str, TriopgPool] = field(default_factory=dict)
+    pools: dict[str, PgPool] = field(default_factory=dict)
     engines: dict[str, AsyncEngine] = field(default_factory=dict)
     terminators: list[Callable[[], int]] = field(default_factory=list)
 
@@ -51,20 +51,38 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
     """
     async with AsyncExitStack() as stack:
         loop = await stack.enter_async_context(trio_asyncio.open_loop())
+        # trio-asyncio's default handler raises every unhandled asyncio error into trio,
+        # which ends the loop and the worker: an "exception was never retrieved" left
+        # over by a cancelled asyncpg connect must not take the service down. Log it.
+        loop.set_exception_handler(_log_asyncio_error)
         http = await stack.enter_async_context(
             open_http_client(max_connections=settings.http_max_connections)
         )
         backends = Backends(loop=loop, http=http)
-        stack.push_async_callback(_close_databases, backends)
+        stack.push_async_callback(_close_engines, backends)
         for config in settings.sources:
-            backends.sources.append(await _open_source(backends, settings, config))
+            backends.sources.append(await _open_source(backends, settings, config, stack))
         # Only the databases: opening their pools now spares the first request. An HTTP
         # source may be this very service (the demo), which does not answer yet.
         await _prewarm([s for s in backends.sources if not isinstance(s, HttpJsonSource)], settings)
         yield backends
 
 
-async def _open_source(backends: Backends, settings: Settings, config: SourceSettings) -> Source:
+def _log_asyncio_error(_loop: Any, context: dict[str, Any]) -> None:
+    exception = context.get("exception")
+    # asyncpg leaves this behind when a connection it was using is closed under it
+    # (a cancelled connect, a terminated connection): expected, and already reported.
+    expected = isinstance(exception, ConnectionError) and "connection_lost" in str(exception)
+    (logger.debug if expected else logger.warning)(
+        "asyncio: %s%s",
+        context.get("message", "unhandled error"),
+        f" ({type(exception).__name__}: {exception})" if exception is not None else "",
+    )
+
+
+async def _open_source(
+    backends: Backends, settings: Settings, config: SourceSettings, stack: AsyncExitStack
+) -> Source:
     """The source registry: build the :class:`Source` of one configured kind."""
     if config.kind is SourceKind.HTTP:
         assert config.url is not None
@@ -89,19 +107,22 @@ async def _open_source(backends: Backends, settings: Settings, config: SourceSet
         backends.engines[config.name] = engine
         backends.terminators.append(track_connections(engine))
         return OrmTableSource(config.name, config.table, engine, backends.loop)
-    pool = TriopgPool(triopg_connector(config.dsn, kwargs), max_size=settings.pool_max_size)
+    pool = await stack.enter_async_context(
+        open_pg_pool(
+            config.dsn, backends.loop, max_size=settings.pool_max_size, connect_kwargs=kwargs
+        )
+    )
     backends.pools[config.name] = pool
-    return SqlTableSource(config.name, config.table, pool, backends.loop)
+    return SqlTableSource(config.name, config.table, pool)
 
 
 async def _create_engine(dsn: str, max_size: int, kwargs: dict[str, Any]) -> AsyncEngine:
     return create_orm_engine(dsn, max_size=max_size, connect_kwargs=kwargs)
 
 
-async def _close_databases(backends: Backends) -> None:
-    """Close every database connection without waiting on any server."""
-    for pool in backends.pools.values():
-        pool.close()
+async def _close_engines(backends: Backends) -> None:
+    """Close the ORM engines' connections without waiting on any server (the pools of the
+    raw-SQL sources are terminated as their contexts exit)."""
     for terminate_all in backends.terminators:
         terminate_all()
     # Nothing is left open, so dispose() has no network to wait for; bounded all the same.

@@ -1,145 +1,116 @@
-"""A small trio-side pool of triopg connections whose release never waits on the network."""
+"""Raw SQL on triopg's pool: one loop crossing per query, and no request ever waits on a release."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from types import TracebackType
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
-import trio
 import triopg
 
-__all__ = ["Connector", "TriopgPool", "triopg_connector"]
+from .aio import use_loop
 
-#: Opens one connection (a triopg connection proxy, or a fake in tests).
-Connector = Callable[[], Awaitable[Any]]
+__all__ = ["PgPool", "open_pg_pool"]
 
 logger = logging.getLogger("service.pg_pool")
 
+#: How long a connection given up on may take to become reusable before it is terminated.
+RELEASE_TIMEOUT_S = 1.0
 
-class TriopgPool:
-    """At most ``max_size`` triopg connections to one server, opened lazily, reused LIFO.
 
-    Why not triopg's own pool: it releases a connection inside an unbounded shielded
-    cancel scope, and asyncpg's release waits for the server to acknowledge a cancel
-    and runs a reset query. On a blackholed socket or a lost cancel request that
-    holds the request for ever. Here a connection goes back to the pool only after a
-    clean answer (or a server-side error, which leaves the protocol in a clean
-    state); after a cancel or a transport error it is terminated at once, which
-    needs no network round trip. The service keeps no session state on its
-    connections, so no reset query is needed either.
+async def _no_reset(_conn: Any) -> None:
+    """The service leaves no session state on a connection, so releasing it needs no query."""
+
+
+class PgPool:
+    """One source's pool: asyncpg's pool, opened through triopg, driven from trio.
+
+    Why not triopg's ``acquire()``/``fetch()``: each is its own trip through the
+    trio-asyncio loop, and the release runs inside an unbounded shielded cancel
+    scope; asyncpg's release first waits for the server to acknowledge the cancel of
+    an interrupted query, so a lost cancel or a silent network would hold the request
+    for ever. Here acquire, query and release are one asyncio coroutine (one
+    crossing). After a clean answer the release is immediate (the reset is a no-op).
+    After a cancel or an error the connection is released in the background, with
+    asyncpg's own bounded wait (``RELEASE_TIMEOUT_S``) for the server to acknowledge
+    the cancel; if it does not, asyncpg terminates the connection. The request never
+    waits for that, and a healthy connection is reused instead of reopened.
     """
 
-    def __init__(self, connect: Connector, *, max_size: int) -> None:
-        self._connect = connect
-        self._slots = trio.Semaphore(max_size)
-        self._idle: list[Any] = []
-        self._closed = False
-        self.max_size = max_size
+    def __init__(self, asyncpg_pool: Any, loop: Any) -> None:
+        self._pool = asyncpg_pool
+        self._loop = loop
+        self._releasing: set[asyncio.Future[Any]] = set()
 
     @property
-    def idle_count(self) -> int:
+    def size(self) -> int:
+        """Connections open now (idle or lent)."""
+        return int(self._pool.get_size())
+
+    @property
+    def idle(self) -> int:
         """Connections open and waiting in the pool."""
-        return len(self._idle)
+        return int(self._pool.get_idle_size())
 
     @property
-    def in_use(self) -> int:
-        """Connections lent out right now."""
-        return self.max_size - self._slots.value
+    def releasing(self) -> int:
+        """Connections given up on, waiting (at most RELEASE_TIMEOUT_S) to be reusable."""
+        return len(self._releasing)
 
-    def connection(self) -> _Lease:
-        """Lend a triopg connection (waiting for a free slot if all are lent): ``async with``.
+    async def fetch(self, query: str) -> list[Any]:
+        """Run ``query`` on a pooled connection; its rows."""
+        rows: list[Any] = await self._loop.run_aio_coroutine(self._run("fetch", query))
+        return rows
 
-        Must run with the trio-asyncio loop current (see :func:`service.aio.use_loop`).
-        """
-        return _Lease(self)
+    async def fetchval(self, query: str) -> Any:
+        """Run ``query``; the first column of its first row."""
+        return await self._loop.run_aio_coroutine(self._run("fetchval", query))
 
-    async def prewarm(self) -> None:
-        """Open one connection now, so the first request does not pay for it."""
-        async with self.connection():
-            pass
+    def terminate(self) -> None:
+        """Close every connection now, without waiting on any server."""
+        self._pool.terminate()
 
-    def close(self) -> None:
-        """Terminate every idle connection; lent ones are terminated when given back."""
-        self._closed = True
-        while self._idle:
-            _terminate(self._idle.pop())
-
-    def _take_idle(self) -> Any:
-        """The most recently used idle connection that is still open, or None.
-
-        A connection the server closed while it sat idle (restart, failover,
-        ``pg_terminate_backend``) is noticed by its transport; it is dropped here
-        rather than lent out to fail a request.
-        """
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.is_closed():
-                return conn
-            _terminate(conn)
-        return None
-
-    def _give_back(self, conn: Any) -> None:
-        if self._closed or conn.is_closed():
-            _terminate(conn)
-        else:
-            self._idle.append(conn)
-
-
-class _Lease:
-    """One loan of a pooled connection (a class, not a generator: it is on the hot path)."""
-
-    __slots__ = ("_conn", "_pool")
-
-    def __init__(self, pool: TriopgPool) -> None:
-        self._pool = pool
-        self._conn: Any = None
-
-    async def __aenter__(self) -> Any:
+    async def _run(self, method: str, query: str) -> Any:
+        # asyncio-flavoured: runs on the trio-asyncio loop, in one crossing.
         pool = self._pool
-        if pool._closed:
-            raise RuntimeError("pool is closed")
-        await pool._slots.acquire()
+        conn = await pool.acquire()
         try:
-            self._conn = pool._take_idle() or await pool._connect()
+            result = await getattr(conn, method)(query)
         except BaseException:
-            pool._slots.release()
+            self._release_in_background(conn)
             raise
-        return self._conn
+        await pool.release(conn, timeout=RELEASE_TIMEOUT_S)
+        return result
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # A clean answer, or an error the server reported (the protocol is then in a clean
-        # state): the connection goes back. A cancel or a transport error: it is terminated.
-        try:
-            if exc is None or isinstance(exc, asyncpg.PostgresError):
-                self._pool._give_back(self._conn)
-            else:
-                _terminate(self._conn)
-        finally:
-            self._conn = None
-            self._pool._slots.release()
+    def _release_in_background(self, conn: Any) -> None:
+        task = asyncio.ensure_future(self._pool.release(conn, timeout=RELEASE_TIMEOUT_S))
+        self._releasing.add(task)
+        task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Future[Any]) -> None:
+        self._releasing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # asyncpg has terminated the connection; a new one is opened when needed.
+            logger.debug("connection terminated on release: %r", task.exception())
 
 
-def _terminate(conn: Any) -> None:
+@asynccontextmanager
+async def open_pg_pool(
+    dsn: str, loop: Any, *, max_size: int, connect_kwargs: dict[str, Any]
+) -> AsyncIterator[PgPool]:
+    """Open a pool of at most ``max_size`` connections (opened lazily); terminate it on exit."""
+    proxy = triopg.create_pool(
+        dsn, min_size=0, max_size=max_size, reset=_no_reset, **connect_kwargs
+    )
+    with use_loop(loop):
+        # triopg creates asyncpg's pool on the trio-asyncio loop. Its own __aexit__ would
+        # close the pool gracefully inside an unbounded shield, so the pool is terminated
+        # here instead (triopg 0.6.0 keeps the asyncpg pool in ``_asyncpg_pool``).
+        await proxy.__aenter__()
+    pool = PgPool(proxy._asyncpg_pool, loop)
     try:
-        conn.terminate()
-    except Exception:  # terminate only closes a socket; never let it mask the real error
-        logger.exception("terminating a PostgreSQL connection failed")
-
-
-def triopg_connector(dsn: str, connect_kwargs: dict[str, Any]) -> Connector:
-    """A :data:`Connector` opening triopg connections to ``dsn``."""
-
-    async def connect() -> Any:
-        conn = triopg.connect(dsn, **connect_kwargs)
-        await conn.__aenter__()
-        return conn
-
-    return connect
+        yield pool
+    finally:
+        pool.terminate()

@@ -20,6 +20,9 @@ logger = logging.getLogger("service.server")
 
 APP_PATH = "service.app:create_app_from_env()"
 
+#: Time kept back from SHUTDOWN_GRACE_S for closing the pools after the connections.
+_LIFESPAN_CLOSE_S = 1.0
+
 
 def hypercorn_config(settings: Settings, *, host: str, port: int, workers: int) -> Config:
     """The hypercorn configuration: trio workers loading the app factory."""
@@ -28,7 +31,11 @@ def hypercorn_config(settings: Settings, *, host: str, port: int, workers: int) 
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.worker_class = "trio"
     config.workers = workers
-    config.graceful_timeout = settings.shutdown_grace_s
+    # The grace period covers the whole shutdown: hypercorn's wait for open connections,
+    # then the lifespan closing the pools (bounded, about a second at most). With
+    # quart-trio, an idle keep-alive connection holds hypercorn for its whole
+    # graceful_timeout, so that part must leave room for the rest.
+    config.graceful_timeout = max(0.0, settings.shutdown_grace_s - _LIFESPAN_CLOSE_S)
     config.accesslog = None
     # A Logger (not "-") makes hypercorn log through our handlers, in our format, once.
     config.errorlog = logging.getLogger("hypercorn.error")

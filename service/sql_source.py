@@ -5,19 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .aio import use_loop
-from .pg_pool import TriopgPool
+from .pg_pool import PgPool
 
 __all__ = ["SqlTableSource"]
 
 
 class SqlTableSource:
-    """A :class:`~service.source.Source` that runs ``SELECT id, name FROM <table>`` on triopg."""
+    """A :class:`~service.source.Source` that runs ``SELECT id, name FROM <table>``."""
 
-    def __init__(self, name: str, table: str, pool: TriopgPool, loop: Any) -> None:
+    def __init__(self, name: str, table: str, pool: PgPool) -> None:
         self._name = name
         self._pool = pool
-        self._loop = loop
         # The table name was checked to be a plain identifier; quoting keeps it one.
         self._query = f'SELECT id, name FROM "{table}"'
 
@@ -26,17 +24,12 @@ class SqlTableSource:
         return self._name
 
     @property
-    def pool(self) -> TriopgPool:
+    def pool(self) -> PgPool:
         """The source's own pool: one per source, so a slow source cannot starve another."""
         return self._pool
 
     async def fetch(self) -> Sequence[Mapping[str, Any]]:
-        with use_loop(self._loop):
-            async with self._pool.connection() as conn:
-                rows: Sequence[Mapping[str, Any]] = await conn.fetch(self._query)
-                return rows
+        return await self._pool.fetch(self._query)
 
     async def check(self) -> None:
-        with use_loop(self._loop):
-            async with self._pool.connection() as conn:
-                await conn.fetchval("SELECT 1")
+        await self._pool.fetchval("SELECT 1")

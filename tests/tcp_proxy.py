@@ -1,12 +1,17 @@
 """A fault-injecting TCP proxy in front of PostgreSQL, on trio, for the tests.
 
 Listens on 127.0.0.1 port 0 and forwards to a TCP address or a Unix socket.
-``blackhole()`` makes the network go silent: bytes in either direction are held
-for ever and no connection is closed, as when a cable is pulled mid-query.
+Its ``mode`` (see ``MODES``) can be switched at any time: ``blackhole()`` makes the
+network go silent (bytes in either direction are held for ever and no connection is
+closed, as when a cable is pulled mid-query); other modes delay, reset, refuse, or
+drop PostgreSQL's out-of-band cancel requests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import struct
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,62 +61,155 @@ class Upstream:
         return await trio.open_tcp_stream(self.host, self.port)
 
 
+#: How the proxy treats traffic; settable at any time (``proxy.mode = "..."``).
+MODES = (
+    "pass",  # forward everything
+    "delay",  # forward each chunk after ``delay_s``
+    "blackhole",  # hold every byte of every connection, existing and new
+    "blackhole_after_connect",  # new connections: accepted, then nothing is forwarded
+    "blackhole_mid_query",  # forward a query to the server, hold its answer for ever
+    "drop_cancel",  # swallow PostgreSQL cancel requests; everything else passes
+    "reset_mid_query",  # reset both sides when a query is sent
+    "refuse",  # reset new connections at once
+)
+
+_CANCEL_REQUEST = b"\x00\x00\x00\x10\x04\xd2\x16\x2e"
+_READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
+
+
 @dataclass
 class FaultProxy:
-    """A proxy whose network can be made to go silent."""
+    """A TCP proxy in front of PostgreSQL whose network can misbehave on demand."""
 
     upstream: Upstream
     port: int = 0
+    mode: str = "pass"
+    delay_s: float = 0.1
     connections: int = 0
-    _silent: bool = False
-    _resume: trio.Event = field(default_factory=trio.Event)
+    cancels_dropped: int = 0
+    _changed: trio.Event = field(default_factory=trio.Event)
+    _live: set[trio.CancelScope] = field(default_factory=set)
 
     def dsn(self) -> str:
         auth = self.upstream.user + (f":{self.upstream.password}" if self.upstream.password else "")
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{self.upstream.database}"
 
+    def set_mode(self, mode: str) -> None:
+        """Switch behaviour; connections held by an old mode re-check theirs."""
+        assert mode in MODES, mode
+        self.mode = mode
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def drop_connections(self) -> None:
+        """Close every connection open now (the service must open new ones)."""
+        for scope in list(self._live):
+            scope.cancel()
+
     def blackhole(self) -> None:
-        """From now on, hold every byte in both directions."""
-        self._silent = True
-        self._resume = trio.Event()
+        """The network goes silent: hold every byte in both directions."""
+        self.set_mode("blackhole")
 
     def heal(self) -> None:
         """Forward again."""
-        self._silent = False
-        self._resume.set()
+        self.set_mode("pass")
 
     async def serve(
         self, *, task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        listeners = await trio.open_tcp_listeners(self.port, host="127.0.0.1")
         self.port = listeners[0].socket.getsockname()[1]
         await trio.serve_listeners(self._handle, listeners, task_status=task_status)
 
     async def _handle(self, client: trio.SocketStream) -> None:
         self.connections += 1
-        try:
-            server = await self.upstream.connect()
-        except OSError:
-            await client.aclose()
+        conn = _Connection(self, frozen_silent=self.mode == "blackhole_after_connect")
+        if self.mode == "refuse":
+            _reset(client)
             return
-        async with client, server, trio.open_nursery() as nursery:
-            nursery.start_soon(self._pump, client, server, nursery.cancel_scope)
-            nursery.start_soon(self._pump, server, client, nursery.cancel_scope)
+        with trio.CancelScope() as scope:
+            self._live.add(scope)
+            try:
+                await self._proxy(client, conn)
+            finally:
+                self._live.discard(scope)
 
-    async def _pump(
-        self, src: trio.abc.Stream, dst: trio.abc.Stream, scope: trio.CancelScope
-    ) -> None:
+    async def _proxy(self, client: trio.SocketStream, conn: _Connection) -> None:
+        async with client:
+            first = await client.receive_some(65536)
+            if not first:
+                return
+            if first.startswith(_CANCEL_REQUEST) and self.mode == "drop_cancel":
+                self.cancels_dropped += 1
+                return
+            try:
+                server = await self.upstream.connect()
+            except OSError:
+                return
+            async with server, trio.open_nursery() as nursery:
+                conn.scope = nursery.cancel_scope
+                conn.client, conn.server = client, server
+                await conn.forward(first, to_server=True)
+                nursery.start_soon(conn.pump, client, server, True)
+                nursery.start_soon(conn.pump, server, client, False)
+
+
+@dataclass
+class _Connection:
+    proxy: FaultProxy
+    frozen_silent: bool
+    ready: bool = False
+    query_sent: bool = False
+    scope: trio.CancelScope | None = None
+    client: trio.abc.Stream | None = None
+    server: trio.abc.Stream | None = None
+
+    def _holds(self, to_server: bool) -> bool:
+        mode = self.proxy.mode
+        if self.frozen_silent or mode == "blackhole":
+            return True
+        return mode == "blackhole_mid_query" and self.query_sent and not to_server
+
+    async def forward(self, data: bytes | bytearray, *, to_server: bool) -> None:
+        if to_server and self.ready and data:
+            mode = self.proxy.mode
+            if mode == "reset_mid_query":
+                for stream in (self.client, self.server):
+                    if isinstance(stream, trio.SocketStream):
+                        _reset(stream)
+                assert self.scope is not None
+                self.scope.cancel()
+                return
+            if mode == "blackhole_mid_query":
+                self.query_sent = True
+        while self._holds(to_server):
+            await self.proxy._changed.wait()
+        if self.proxy.mode == "delay":
+            await trio.sleep(self.proxy.delay_s)
+        if not to_server and _READY_FOR_QUERY in data:
+            self.ready = True
+        target = self.server if to_server else self.client
+        assert target is not None
+        await target.send_all(data)
+
+    async def pump(self, src: trio.abc.Stream, dst: trio.abc.Stream, to_server: bool) -> None:
         try:
             while True:
                 data = await src.receive_some(65536)
-                while self._silent:
-                    await self._resume.wait()
                 if not data:
                     break
-                await dst.send_all(data)
+                await self.forward(data, to_server=to_server)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
-        scope.cancel()
+        assert self.scope is not None
+        self.scope.cancel()
+
+
+def _reset(stream: trio.SocketStream) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a crashed host or a firewall would."""
+    with contextlib.suppress(OSError):
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    stream.socket.close()
 
 
 async def serve_silent_listener(
@@ -130,8 +228,6 @@ async def serve_silent_listener(
 
 def closed_port() -> int:
     """A TCP port on 127.0.0.1 with nothing listening (connection refused)."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

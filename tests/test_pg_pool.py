@@ -1,128 +1,134 @@
-"""The trio-side pool and the raw-SQL source, on a mocked triopg connection."""
+"""The raw-SQL pool and source, on a mocked asyncpg pool (run on a real trio-asyncio loop)."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 import trio
-import trio.testing
+import trio_asyncio
 
 from service.fanout import gather
 from service.outcome import Outcome
-from service.pg_pool import TriopgPool
+from service.pg_pool import RELEASE_TIMEOUT_S, PgPool
 from service.sql_source import SqlTableSource
-
-from .fake_pg import FakeConnector
 
 ROWS = [{"id": 11, "name": "Test 11"}, {"id": 12, "name": "Test 12"}]
 
 
-async def test_connection_is_reused_after_a_clean_answer() -> None:
-    connector = FakeConnector(rows=ROWS)
-    pool = TriopgPool(connector, max_size=2)
-    for _ in range(3):
-        async with pool.connection() as conn:
-            assert await conn.fetch("q") == ROWS
-    assert len(connector.opened) == 1
-    assert pool.idle_count == 1
+class FakeConnection:
+    def __init__(self, pool: FakeAsyncpgPool) -> None:
+        self.pool = pool
+        self.queries: list[str] = []
+
+    async def fetch(self, query: str) -> list[dict[str, Any]]:
+        self.queries.append(query)
+        await asyncio.sleep(self.pool.delay_s)
+        if self.pool.error is not None:
+            raise self.pool.error
+        return list(self.pool.rows)
+
+    async def fetchval(self, query: str) -> int:
+        await self.fetch(query)
+        return 1
 
 
-async def test_cancelled_query_terminates_its_connection(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    connector = FakeConnector(rows=ROWS, delay_s=10.0)
-    pool = TriopgPool(connector, max_size=2)
-    with trio.move_on_after(1.0):
-        async with pool.connection() as conn:
-            await conn.fetch("slow")
-    assert connector.opened[0].terminated
-    assert pool.idle_count == 0
-    assert pool.in_use == 0
+class FakeAsyncpgPool:
+    """asyncpg.Pool's surface, in memory: acquire, release (maybe slow), terminate."""
+
+    def __init__(
+        self,
+        rows: list[dict[str, Any]] = ROWS,
+        *,
+        delay_s: float = 0.0,
+        error: BaseException | None = None,
+        release_s: float = 0.0,
+    ) -> None:
+        self.rows, self.delay_s, self.error, self.release_s = rows, delay_s, error, release_s
+        self.lent: list[FakeConnection] = []
+        self.released: list[tuple[FakeConnection, float | None]] = []
+        self.terminated = False
+
+    async def acquire(self) -> FakeConnection:
+        conn = FakeConnection(self)
+        self.lent.append(conn)
+        return conn
+
+    async def release(self, conn: FakeConnection, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - asyncpg.Pool.release's signature
+        await asyncio.sleep(self.release_s)
+        self.released.append((conn, timeout))
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+    def get_size(self) -> int:
+        return len(self.lent)
+
+    def get_idle_size(self) -> int:
+        return len(self.released)
 
 
-async def test_server_error_keeps_the_connection() -> None:
-    connector = FakeConnector(error=asyncpg.UndefinedTableError("no such table"))
-    pool = TriopgPool(connector, max_size=1)
-    with pytest.raises(asyncpg.UndefinedTableError):
-        async with pool.connection() as conn:
-            await conn.fetch("q")
-    assert not connector.opened[0].terminated
-    assert pool.idle_count == 1
+@pytest.fixture
+async def loop() -> AsyncIterator[Any]:
+    async with trio_asyncio.open_loop() as loop:
+        yield loop
 
 
-async def test_transport_error_terminates_the_connection() -> None:
-    connector = FakeConnector(error=ConnectionResetError("reset"))
-    pool = TriopgPool(connector, max_size=1)
-    with pytest.raises(ConnectionResetError):
-        async with pool.connection() as conn:
-            await conn.fetch("q")
-    assert connector.opened[0].terminated
-    assert pool.idle_count == 0
+async def test_fetch_acquires_queries_and_releases_in_one_go(loop: Any) -> None:
+    fake = FakeAsyncpgPool()
+    pool = PgPool(fake, loop)
+    assert await pool.fetch("SELECT 1") == ROWS
+    assert [conn.queries for conn in fake.lent] == [["SELECT 1"]]
+    assert fake.released == [(fake.lent[0], RELEASE_TIMEOUT_S)]
 
 
-async def test_pool_never_lends_more_than_max_size(autojump_clock: trio.testing.MockClock) -> None:
-    connector = FakeConnector(rows=ROWS, delay_s=1.0)
-    pool = TriopgPool(connector, max_size=2)
-    peak = 0
-
-    async def use() -> None:
-        nonlocal peak
-        async with pool.connection() as conn:
-            peak = max(peak, pool.in_use)
-            await conn.fetch("q")
-
+async def test_cancelled_query_is_released_in_the_background(loop: Any) -> None:
+    fake = FakeAsyncpgPool(delay_s=10.0, release_s=0.3)
+    pool = PgPool(fake, loop)
     started = trio.current_time()
-    async with trio.open_nursery() as nursery:
-        for _ in range(5):
-            nursery.start_soon(use)
-    assert peak == 2
-    assert len(connector.opened) == 2
-    assert trio.current_time() - started == pytest.approx(3.0)
+    with trio.move_on_after(0.05):
+        await pool.fetch("slow")
+    assert trio.current_time() - started < 0.2  # the slow release is not waited for
+    assert pool.releasing == 1
+    await trio.sleep(0.4)
+    assert fake.released == [(fake.lent[0], RELEASE_TIMEOUT_S)]
+    assert pool.releasing == 0
 
 
-async def test_close_terminates_idle_connections_and_refuses_new_loans() -> None:
-    connector = FakeConnector(rows=ROWS)
-    pool = TriopgPool(connector, max_size=1)
-    async with pool.connection():
-        pass
-    pool.close()
-    assert connector.opened[0].terminated
-    with pytest.raises(RuntimeError):
-        async with pool.connection():
-            pass
+async def test_server_error_propagates_and_the_connection_goes_back(loop: Any) -> None:
+    fake = FakeAsyncpgPool(error=asyncpg.UndefinedTableError("no such table"))
+    pool = PgPool(fake, loop)
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await pool.fetch("SELECT id, name FROM nope")
+    await trio.sleep(0.05)
+    assert [conn for conn, _ in fake.released] == fake.lent
 
 
-async def test_sql_source_selects_id_and_name_from_its_table() -> None:
-    connector = FakeConnector(rows=ROWS)
-    source = SqlTableSource("data_2", "data_2", TriopgPool(connector, max_size=1), loop=None)
+async def test_terminate_closes_the_pool(loop: Any) -> None:
+    fake = FakeAsyncpgPool()
+    PgPool(fake, loop).terminate()
+    assert fake.terminated
+
+
+async def test_sql_source_selects_id_and_name_from_its_table(loop: Any) -> None:
+    fake = FakeAsyncpgPool()
+    source = SqlTableSource("data_2", "data_2", PgPool(fake, loop))
     assert await source.fetch() == ROWS
-    assert connector.opened[0].queries == ['SELECT id, name FROM "data_2"']
+    assert fake.lent[0].queries == ['SELECT id, name FROM "data_2"']
 
 
-async def test_hung_sql_source_is_dropped_and_its_connection_killed(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    hung = FakeConnector(rows=ROWS, delay_s=60.0)
-    healthy = FakeConnector(rows=[{"id": 1, "name": "Test 1"}])
+async def test_hung_sql_source_is_dropped_and_the_healthy_one_answers(loop: Any) -> None:
+    healthy = FakeAsyncpgPool([{"id": 1, "name": "Test 1"}])
+    hung = FakeAsyncpgPool(delay_s=60.0)
     sources = [
-        SqlTableSource("data_1", "data_1", TriopgPool(healthy, max_size=1), loop=None),
-        SqlTableSource("data_2", "data_2", TriopgPool(hung, max_size=1), loop=None),
+        SqlTableSource("data_1", "data_1", PgPool(healthy, loop)),
+        SqlTableSource("data_2", "data_2", PgPool(hung, loop)),
     ]
-    result = await gather(sources, timeout_s=2.0)
+    started = trio.current_time()
+    result = await gather(sources, timeout_s=0.2)
+    assert trio.current_time() - started < 0.2 + 0.05
     assert result.rows == [{"id": 1, "name": "Test 1"}]
     assert [r.outcome for r in result.reports] == [Outcome.OK, Outcome.TIMEOUT]
-    assert hung.opened[0].terminated
-    assert not healthy.opened[0].terminated
-
-
-async def test_idle_connection_closed_by_the_server_is_not_lent_again() -> None:
-    connector = FakeConnector(rows=ROWS)
-    pool = TriopgPool(connector, max_size=2)
-    async with pool.connection(), pool.connection():
-        pass
-    for conn in connector.opened:
-        conn.terminated = True  # the server went away while they were idle
-    async with pool.connection() as conn:
-        assert await conn.fetch("q") == ROWS
-    assert len(connector.opened) == 3
-    assert pool.idle_count == 1

@@ -190,11 +190,9 @@ async def test_network_going_silent_mid_query_still_meets_the_deadline(
 
 async def test_server_side_statement_timeout_and_application_name_are_set(pg_dsn: str) -> None:
     async with open_backends(settings_for(pg_dsn)) as backends:
-        source = backends.pools["data_2"]
-        with use_loop(backends.loop):
-            async with source.connection() as conn:
-                assert await conn.fetchval("SHOW statement_timeout") == "1500ms"
-                assert await conn.fetchval("SHOW application_name") == APPLICATION_NAME
+        pool = backends.pools["data_2"]
+        assert await pool.fetchval("SHOW statement_timeout") == "1500ms"
+        assert await pool.fetchval("SHOW application_name") == APPLICATION_NAME
 
 
 @pytest.mark.parametrize("silenced", ["data_1", "data_3"])

@@ -1,0 +1,83 @@
+"""Running ``python -m service serve`` as a real process, from sync fixtures."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+RUNNING = re.compile(rb"Running on http://127\.0\.0\.1:(\d+)")
+
+
+class ServiceRunner:
+    """A service process on a free port; its output is collected by a thread."""
+
+    def __init__(
+        self, env: Mapping[str, str], *, workers: int = 1, extra_args: Sequence[str] = ()
+    ) -> None:
+        full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | dict(env)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--port",
+                "0",
+                "--workers",
+                str(workers),
+                *list(extra_args),
+            ],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.output = bytearray()
+        self.url = ""
+        self._started = threading.Event()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in iter(self.process.stdout.readline, b""):
+            self.output.extend(line)
+            match = RUNNING.search(line)
+            if match and not self.url:
+                self.url = f"http://127.0.0.1:{match.group(1).decode()}"
+                self._started.set()
+        self._started.set()
+
+    def wait_started(self, timeout_s: float = 60.0) -> str:
+        self._started.wait(timeout_s)
+        if not self.url:
+            self.stop()
+            raise RuntimeError(f"service did not start:\n{self.output.decode()}")
+        return self.url
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (hypercorn spawns them as children)."""
+        import psutil
+
+        return [child.pid for child in psutil.Process(self.process.pid).children()]
+
+    def stop(self, grace_s: float = 15.0) -> tuple[int, float]:
+        """SIGTERM and wait; (exit code, seconds it took). SIGKILL after ``grace_s``."""
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        took = time.monotonic() - started
+        self._drainer.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code, took

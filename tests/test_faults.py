@@ -1,0 +1,306 @@
+"""The fault suite: one bad source never hurts the answer.
+
+Each case runs against the real service process (hypercorn, trio worker) and a real
+PostgreSQL. The victim source reaches PostgreSQL through a fault-injecting TCP proxy
+(tests/tcp_proxy.py) or has its table tampered with; the other sources are healthy.
+Every case: 200, exactly the healthy sources' rows, sorted, within timeout + 50 ms,
+and the victim's Server-Timing entry says how it failed. ``nox -s tests`` runs the
+data_2 (raw SQL) cases; ``nox -s faults`` also runs them with the ORM source as victim,
+plus the load, disconnect and shutdown tests (tests/test_faults_load.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio_asyncio
+import triopg
+
+from service.aio import use_loop
+from service.pg_settings import APPLICATION_NAME
+
+from .service_runner import ServiceRunner
+from .tcp_proxy import FaultProxy, Upstream, closed_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault]
+
+TIMEOUT_S = 0.5
+SLACK_S = 0.05
+IDS = {
+    "data_1": [*range(1, 11), *range(31, 41)],
+    "data_2": [*range(11, 21), *range(41, 51)],
+    "data_3": [*range(21, 31), *range(51, 61)],
+}
+
+
+@dataclass
+class Lab:
+    """The service under test, with its victim source behind a proxy on a fixed port."""
+
+    victim: str
+    proxy_port: int
+    pg_dsn: str
+    url: str
+    runner: ServiceRunner
+
+    @property
+    def healthy_ids(self) -> list[int]:
+        return sorted(i for name, ids in IDS.items() if name != self.victim for i in ids)
+
+
+@pytest.fixture(
+    scope="module",
+    params=["data_2", pytest.param("data_1", marks=pytest.mark.slow)],
+    ids=["sql-victim", "orm-victim"],
+)
+def lab(request: pytest.FixtureRequest, pg_dsn: str) -> Iterator[Lab]:
+    victim: str = request.param
+    port = closed_port()
+    upstream = Upstream.from_dsn(pg_dsn)
+    proxied = FaultProxy(upstream, port=port).dsn()
+    env = {
+        "DATABASE_URL": pg_dsn,
+        f"{victim.upper()}_URL": proxied,
+        "SOURCE_TIMEOUT_S": str(TIMEOUT_S),
+        "POOL_MAX_SIZE": "4",
+    }
+    runner = ServiceRunner(env)
+    url = runner.wait_started()
+    yield Lab(victim, port, pg_dsn, url, runner)
+    runner.stop()
+
+
+@asynccontextmanager
+async def proxy_for(lab: Lab) -> AsyncIterator[FaultProxy]:
+    """The victim's proxy, on its fixed port, forwarding until told otherwise."""
+    proxy = FaultProxy(Upstream.from_dsn(lab.pg_dsn), port=lab.proxy_port)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        yield proxy
+        nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def admin(dsn: str) -> AsyncIterator[Any]:
+    """A session of our own on the real server, to tamper with the victim's table."""
+    async with trio_asyncio.open_loop() as loop:
+        with use_loop(loop):
+            async with triopg.connect(dsn) as conn:
+                yield conn
+
+
+@dataclass
+class Answer:
+    status: int
+    ids: list[int]
+    names: list[str]
+    timing: dict[str, str]
+    elapsed_s: float
+
+
+async def get_data(url: str) -> Answer:
+    async with httpx.AsyncClient(base_url=url) as client:
+        started = trio.current_time()
+        response = await client.get("/data")
+        elapsed = trio.current_time() - started
+    rows = response.json() if response.status_code == 200 else []
+    timing = dict(
+        re.findall(r'([\w.-]+);dur=[\d.]+;desc="(\w+)"', response.headers.get("server-timing", ""))
+    )
+    return Answer(
+        response.status_code,
+        [row["id"] for row in rows],
+        [row["name"] for row in rows],
+        timing,
+        elapsed,
+    )
+
+
+async def assert_whole(lab: Lab) -> None:
+    """Warm-up and recovery check: the answer is whole again."""
+    answer = await get_data(lab.url)
+    for _ in range(3):  # a connection killed by the last fault may cost one answer
+        if answer.ids == list(range(1, 61)):
+            break
+        await trio.sleep(0.1)
+        answer = await get_data(lab.url)
+    assert answer.ids == list(range(1, 61)), answer.timing
+
+
+def assert_victim_dropped(lab: Lab, answer: Answer, how: str) -> None:
+    assert answer.status == 200
+    assert answer.ids == lab.healthy_ids
+    assert answer.elapsed_s < TIMEOUT_S + SLACK_S
+    assert answer.timing[lab.victim] == how
+    assert all(desc == "ok" for name, desc in answer.timing.items() if name != lab.victim)
+
+
+async def no_leftover_queries(dsn: str, within_s: float) -> None:
+    async with admin(dsn) as conn:
+        rows: list[Any] = []
+        with trio.move_on_after(within_s):
+            while True:
+                rows = await conn.fetch(
+                    "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1"
+                    " AND state <> 'idle'",
+                    APPLICATION_NAME,
+                )
+                if not rows:
+                    return
+                await trio.sleep(0.05)
+        pytest.fail(f"queries of the service still running: {[dict(r) for r in rows]}")
+
+
+# -- network faults, through the proxy ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "how", "drop_existing"),
+    [
+        ("delay", "timeout", False),
+        ("blackhole_after_connect", "timeout", True),
+        ("blackhole_mid_query", "timeout", False),
+        ("reset_mid_query", "error", False),
+        ("refuse", "error", True),
+    ],
+)
+async def test_network_fault(lab: Lab, mode: str, how: str, drop_existing: bool) -> None:
+    async with proxy_for(lab) as proxy:
+        await assert_whole(lab)
+        proxy.delay_s = TIMEOUT_S  # "delay": each read late enough to miss the deadline
+        proxy.set_mode(mode)
+        if drop_existing:
+            proxy.drop_connections()  # the pool must open new connections, into the fault
+        for _ in range(2):  # and a second time, on whatever the first left behind
+            assert_victim_dropped(lab, await get_data(lab.url), how)
+        proxy.set_mode("pass")
+        await assert_whole(lab)
+
+
+async def test_lost_cancel_request_still_meets_the_deadline(lab: Lab) -> None:
+    """The query hangs on a lock and the cancel request never reaches the server."""
+    async with proxy_for(lab) as proxy, admin(lab.pg_dsn) as conn:
+        await assert_whole(lab)
+        proxy.set_mode("drop_cancel")
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {lab.victim} IN ACCESS EXCLUSIVE MODE")
+            assert_victim_dropped(lab, await get_data(lab.url), "timeout")
+        # The query the service gave up on dies on the server all the same: the closed
+        # connection is noticed (client_connection_check_interval), statement_timeout backs it.
+        await no_leftover_queries(lab.pg_dsn, within_s=TIMEOUT_S + 1.0)
+        proxy.set_mode("pass")
+        await assert_whole(lab)
+
+
+# -- database-side faults --------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def victim_replaced_by(conn: Any, victim: str, view_sql: str) -> AsyncIterator[None]:
+    """Swap the victim table for a view (``{real}`` names the real table) and back."""
+    real = f"{victim}_real"
+    await conn.execute(f"ALTER TABLE {victim} RENAME TO {real}")
+    try:
+        await conn.execute(f"CREATE VIEW {victim} AS {view_sql.format(real=real)}")
+        yield
+    finally:
+        await conn.execute(f"DROP VIEW IF EXISTS {victim}")
+        await conn.execute(f"ALTER TABLE {real} RENAME TO {victim}")
+
+
+async def test_missing_table(lab: Lab) -> None:
+    async with proxy_for(lab), admin(lab.pg_dsn) as conn:
+        await assert_whole(lab)
+        await conn.execute(f"ALTER TABLE {lab.victim} RENAME TO {lab.victim}_away")
+        try:
+            assert_victim_dropped(lab, await get_data(lab.url), "error")
+        finally:
+            await conn.execute(f"ALTER TABLE {lab.victim}_away RENAME TO {lab.victim}")
+        await assert_whole(lab)
+
+
+async def test_query_blocked_by_a_lock(lab: Lab) -> None:
+    async with proxy_for(lab), admin(lab.pg_dsn) as conn:
+        await assert_whole(lab)
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {lab.victim} IN ACCESS EXCLUSIVE MODE")
+            assert_victim_dropped(lab, await get_data(lab.url), "timeout")
+        await no_leftover_queries(lab.pg_dsn, within_s=1.0)
+        await assert_whole(lab)
+
+
+async def test_pg_sleep_past_the_deadline(lab: Lab) -> None:
+    async with proxy_for(lab), admin(lab.pg_dsn) as conn:
+        await assert_whole(lab)
+        view = "SELECT id, name FROM {real} CROSS JOIN pg_sleep(%s)" % (TIMEOUT_S * 3)
+        async with victim_replaced_by(conn, lab.victim, view):
+            assert_victim_dropped(lab, await get_data(lab.url), "timeout")
+            await no_leftover_queries(lab.pg_dsn, within_s=1.0)
+        await assert_whole(lab)
+
+
+async def test_null_id_drops_the_whole_source(lab: Lab) -> None:
+    async with proxy_for(lab), admin(lab.pg_dsn) as conn:
+        await assert_whole(lab)
+        view = "SELECT id, name FROM {real} UNION ALL SELECT NULL::int, 'no id'::varchar(255)"
+        async with victim_replaced_by(conn, lab.victim, view):
+            assert_victim_dropped(lab, await get_data(lab.url), "invalid")
+        await assert_whole(lab)
+
+
+async def test_duplicate_ids_across_sources_are_all_kept_in_source_order(lab: Lab) -> None:
+    other = "data_3"
+    async with proxy_for(lab), admin(lab.pg_dsn) as conn:
+        await assert_whole(lab)
+        view = (
+            "SELECT id, name FROM {real}"
+            f" UNION ALL SELECT id, ('dup ' || id)::varchar(255) FROM {other}"
+        )
+        async with victim_replaced_by(conn, lab.victim, view):
+            answer = await get_data(lab.url)
+        assert answer.status == 200
+        assert answer.ids == sorted([*range(1, 61), *IDS[other]])
+        # Equal ids: the victim (data_1 or data_2) comes before data_3, as sources are ordered.
+        first_dup = answer.ids.index(21)
+        assert answer.names[first_dup : first_dup + 2] == ["dup 21", "Test 21"]
+        await assert_whole(lab)
+
+
+# -- a source whose server is down --------------------------------------------------------------
+
+
+async def test_server_down_at_start_up_then_back(pg_dsn: str) -> None:
+    """The service starts with a source's server down, serves the others, heals without restart."""
+    port = closed_port()
+    upstream = Upstream.from_dsn(pg_dsn)
+    env = {
+        "DATABASE_URL": pg_dsn,
+        "DATA_3_URL": FaultProxy(upstream, port=port).dsn(),
+        "SOURCE_TIMEOUT_S": str(TIMEOUT_S),
+    }
+    runner = ServiceRunner(env)
+    try:
+        url = await trio.to_thread.run_sync(runner.wait_started)
+        answer = await get_data(url)
+        assert answer.status == 200
+        assert answer.ids == sorted(IDS["data_1"] + IDS["data_2"])
+        assert answer.timing["data_3"] == "error"
+        async with httpx.AsyncClient(base_url=url) as client:
+            assert (await client.get("/ready")).status_code == 503
+        proxy = FaultProxy(upstream, port=port)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(proxy.serve)  # the server is back
+            answer = await get_data(url)
+            assert answer.ids == list(range(1, 61))
+            async with httpx.AsyncClient(base_url=url) as client:
+                assert (await client.get("/ready")).status_code == 200
+            nursery.cancel_scope.cancel()
+    finally:
+        runner.stop()
