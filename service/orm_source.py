@@ -12,6 +12,7 @@ from sqlalchemy import event, exc, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .aio import run_isolated
 from .models import DataRow, data_row_model
 
 __all__ = ["OrmTableSource", "create_orm_engine", "track_connections"]
@@ -103,13 +104,13 @@ class OrmTableSource:
         return self._engine
 
     async def fetch(self) -> Sequence[Mapping[str, Any]]:
-        rows: list[dict[str, Any]] = await self._loop.run_aio_coroutine(
-            _run_killable(self._engine, _select_rows, self._model)
+        rows: list[dict[str, Any]] = await run_isolated(
+            self._loop, _run_killable(self._engine, _select_rows, self._model)
         )
         return rows
 
     async def check(self) -> None:
-        await self._loop.run_aio_coroutine(_run_killable(self._engine, _select_one, None))
+        await run_isolated(self._loop, _run_killable(self._engine, _select_one, None))
 
 
 async def _select_rows(conn: AsyncConnection, model: type[DataRow] | None) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import triopg
 
-from .aio import use_loop
+from .aio import run_isolated, use_loop
 
 __all__ = ["PgPool", "open_pg_pool"]
 
@@ -61,12 +61,12 @@ class PgPool:
 
     async def fetch(self, query: str) -> list[Any]:
         """Run ``query`` on a pooled connection; its rows."""
-        rows: list[Any] = await self._loop.run_aio_coroutine(self._run("fetch", query))
+        rows: list[Any] = await run_isolated(self._loop, self._run("fetch", query))
         return rows
 
     async def fetchval(self, query: str) -> Any:
         """Run ``query``; the first column of its first row."""
-        return await self._loop.run_aio_coroutine(self._run("fetchval", query))
+        return await run_isolated(self._loop, self._run("fetchval", query))
 
     def terminate(self) -> None:
         """Close every connection now, without waiting on any server."""
@@ -102,7 +102,14 @@ async def open_pg_pool(
 ) -> AsyncIterator[PgPool]:
     """Open a pool of at most ``max_size`` connections (opened lazily); terminate it on exit."""
     proxy = triopg.create_pool(
-        dsn, min_size=0, max_size=max_size, reset=_no_reset, **connect_kwargs
+        dsn,
+        min_size=0,
+        max_size=max_size,
+        reset=_no_reset,
+        # 0: no idle-connection timer. asyncpg arms one (five minutes) on every release,
+        # and trio-asyncio keeps even a cancelled timer until it would have fired.
+        max_inactive_connection_lifetime=0,
+        **connect_kwargs,
     )
     with use_loop(loop):
         # triopg creates asyncpg's pool on the trio-asyncio loop. Its own __aexit__ would
