@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -67,7 +68,8 @@ def _complete_responses(data: bytes) -> int:
 
 
 def statuses(raw: bytes) -> list[int]:
-    return [int(line.split(b" ")[1]) for line in raw.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+    """The status of every response in ``raw`` (a body is not followed by CRLF)."""
+    return [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3})", raw)]
 
 
 async def healthy(address: tuple[str, int]) -> None:
