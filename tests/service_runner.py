@@ -18,7 +18,12 @@ class ServiceRunner:
     """A service process on a free port; its output is collected by a thread."""
 
     def __init__(
-        self, env: Mapping[str, str], *, workers: int = 1, extra_args: Sequence[str] = ()
+        self,
+        env: Mapping[str, str],
+        *,
+        workers: int = 1,
+        port: int = 0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | dict(env)
         self.process = subprocess.Popen(
@@ -28,7 +33,7 @@ class ServiceRunner:
                 "service",
                 "serve",
                 "--port",
-                "0",
+                str(port),
                 "--workers",
                 str(workers),
                 *list(extra_args),

@@ -54,6 +54,16 @@ async def timed_gather(backends: Backends) -> tuple[FanoutResult, float]:
     return result, trio.current_time() - started
 
 
+@asynccontextmanager
+async def proxied(pg_dsn: str) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of the test database, forwarding until told otherwise."""
+    proxy = FaultProxy(Upstream.from_dsn(pg_dsn))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        yield proxy
+        nursery.cancel_scope.cancel()
+
+
 def outcomes(result: FanoutResult) -> dict[str, Outcome]:
     return {report.source: report.outcome for report in result.reports}
 
@@ -169,9 +179,7 @@ async def test_server_that_never_answers_the_handshake_times_out(pg_dsn: str) ->
 async def test_network_going_silent_mid_query_still_meets_the_deadline(
     pg_dsn: str, silenced: str
 ) -> None:
-    proxy = FaultProxy(Upstream.from_dsn(pg_dsn))
-    async with trio.open_nursery() as nursery:
-        await nursery.start(proxy.serve)
+    async with proxied(pg_dsn) as proxy:
         settings = settings_for(pg_dsn, **{silenced: proxy.dsn()})
         async with open_backends(settings) as backends:
             warm, _ = await timed_gather(backends)  # connections open through the proxy
@@ -185,7 +193,6 @@ async def test_network_going_silent_mid_query_still_meets_the_deadline(
             proxy.heal()
             healed, _ = await timed_gather(backends)
             assert [row["id"] for row in healed.rows] == ALL_IDS
-        nursery.cancel_scope.cancel()
 
 
 async def test_server_side_statement_timeout_and_application_name_are_set(pg_dsn: str) -> None:
@@ -200,9 +207,7 @@ async def test_answer_lost_in_a_silent_network_while_the_query_runs(
     pg_dsn: str, silenced: str
 ) -> None:
     """The query reaches the server, then the network goes silent before the answer."""
-    proxy = FaultProxy(Upstream.from_dsn(pg_dsn))
-    async with trio.open_nursery() as nursery:
-        await nursery.start(proxy.serve)
+    async with proxied(pg_dsn) as proxy:
         settings = settings_for(pg_dsn, **{silenced: proxy.dsn()})
         async with open_backends(settings) as backends, admin(backends, pg_dsn) as conn:
             finished: list[tuple[FanoutResult, float]] = []
@@ -226,7 +231,6 @@ async def test_answer_lost_in_a_silent_network_while_the_query_runs(
             await assert_no_leftover_queries(conn)
             healed, _ = await timed_gather(backends)
             assert [row["id"] for row in healed.rows] == ALL_IDS
-        nursery.cancel_scope.cancel()
 
 
 DEMO_SOURCES = Path(__file__).resolve().parent.parent / "service" / "demo_sources"
@@ -322,9 +326,7 @@ async def test_orm_source_runs_the_select_of_its_mapped_class(pg_dsn: str) -> No
 
 
 async def test_shutdown_does_not_wait_on_a_silent_network(pg_dsn: str) -> None:
-    proxy = FaultProxy(Upstream.from_dsn(pg_dsn))
-    async with trio.open_nursery() as nursery:
-        await nursery.start(proxy.serve)
+    async with proxied(pg_dsn) as proxy:
         settings = settings_for(pg_dsn, data_1=proxy.dsn(), data_2=proxy.dsn())
         async with open_backends(settings) as backends:
             warm, _ = await timed_gather(backends)
@@ -332,5 +334,4 @@ async def test_shutdown_does_not_wait_on_a_silent_network(pg_dsn: str) -> None:
             proxy.blackhole()
             started = trio.current_time()
         closing_s = trio.current_time() - started
-        nursery.cancel_scope.cancel()
     assert closing_s < 0.2

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,77 +15,33 @@ import triopg
 
 from service.aio import use_loop
 
+from .service_runner import ServiceRunner
 from .tcp_proxy import closed_port
 
 pytestmark = pytest.mark.integration
 
-RUNNING = re.compile(rb"Running on http://127\.0\.0\.1:(\d+)")
 TIMEOUT_S = 0.5
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-class ServiceProcess:
-    """A running ``python -m service serve`` and everything it has printed so far."""
-
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.output = bytearray()
-        self.url = ""
-        self._started = trio.Event()
-
-    async def drain(self) -> None:
-        assert self.process.stdout is not None
-        async for chunk in self.process.stdout:
-            self.output.extend(chunk)
-            match = RUNNING.search(self.output)
-            if match and not self._started.is_set():
-                self.url = f"http://127.0.0.1:{match.group(1).decode()}"
-                self._started.set()
-        self._started.set()  # exited: let the waiter see it
-
-    async def stop(self, grace_s: float = 15.0) -> int:
-        """SIGTERM, then wait for the exit (SIGKILL after ``grace_s``); the exit code."""
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        with trio.move_on_after(grace_s):
-            return await self.process.wait()
-        self.process.kill()
-        return await self.process.wait()
-
-
 @asynccontextmanager
 async def running_service(
-    env: Mapping[str, str],
-    *,
-    workers: int = 1,
-    port: int = 0,
-    extra_args: Sequence[str] = (),
-    startup_s: float = 60.0,
-) -> AsyncIterator[ServiceProcess]:
-    """Start the service on a free port and yield it; stop it with SIGTERM on the way out."""
-    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | dict(env)
-    process = await trio.lowlevel.open_process(
-        [
-            sys.executable,
-            *("-m", "service", "serve", "--port", str(port), "--workers", str(workers)),
-            *extra_args,
-        ],
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    service = ServiceProcess(process)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(service.drain)
-        try:
-            with trio.move_on_after(startup_s):
-                await service._started.wait()
-            if not service.url:
-                pytest.fail(f"service did not start:\n{service.output.decode()}")
-            yield service
-        finally:
-            with trio.CancelScope(shield=True):
-                await service.stop()
+    env: Mapping[str, str], *, workers: int = 1, port: int = 0, extra_args: Sequence[str] = ()
+) -> AsyncIterator[ServiceRunner]:
+    """Start the service (a free port unless given) and yield it; SIGTERM it on the way out."""
+    runner = ServiceRunner(env, workers=workers, port=port, extra_args=extra_args)
+    try:
+        await trio.to_thread.run_sync(runner.wait_started)
+        yield runner
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(runner.stop)
+
+
+async def stopped(runner: ServiceRunner) -> int:
+    """SIGTERM the service and wait for it; its exit code."""
+    code, _took = await trio.to_thread.run_sync(runner.stop)
+    return code
 
 
 async def test_served_over_http_with_the_60_rows_and_the_deadline(
@@ -127,7 +79,7 @@ async def test_served_over_http_with_the_60_rows_and_the_deadline(
         assert 'desc="timeout"' in late.headers["server-timing"]
 
         with trio.fail_after(10):
-            assert await service.stop() == 0
+            assert await stopped(service) == 0
 
 
 async def test_without_database_url_the_demo_runs_on_an_embedded_postgres(tmp_path: Path) -> None:
@@ -135,7 +87,7 @@ async def test_without_database_url_the_demo_runs_on_an_embedded_postgres(tmp_pa
     async with running_service(env) as service:
         async with httpx.AsyncClient(base_url=service.url) as client:
             response = await client.get("/data")
-        assert await service.stop() == 0
+        assert await stopped(service) == 0
     assert response.status_code == 200
     assert [row["id"] for row in response.json()] == list(range(1, 61))
     log = service.output.decode()
@@ -163,7 +115,7 @@ async def test_sigterm_lets_the_in_flight_request_finish(pg_dsn: str) -> None:
                     await trio.sleep(TIMEOUT_S / 2)  # the request is now waiting on data_2
                     service.process.send_signal(signal.SIGTERM)
         with trio.fail_after(10):
-            assert await service.process.wait() == 0
+            assert await trio.to_thread.run_sync(service.process.wait) == 0
     [response] = responses
     assert response.status_code == 200
     assert len(response.json()) == 40
