@@ -35,7 +35,7 @@ class Backends:
     """The live sources of one worker, and what they run on."""
 
     loop: Any
-    http: httpx.AsyncClient
+    http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)
     pools: dict[str, PgPool] = field(default_factory=dict)
     engines: dict[str, AsyncEngine] = field(default_factory=dict)
@@ -55,10 +55,7 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
         # which ends the loop and the worker: an "exception was never retrieved" left
         # over by a cancelled asyncpg connect must not take the service down. Log it.
         loop.set_exception_handler(_log_asyncio_error)
-        http = await stack.enter_async_context(
-            open_http_client(max_connections=settings.http_max_connections)
-        )
-        backends = Backends(loop=loop, http=http)
+        backends = Backends(loop=loop)
         stack.push_async_callback(_close_engines, backends)
         for config in settings.sources:
             backends.sources.append(await _open_source(backends, settings, config, stack))
@@ -86,10 +83,16 @@ async def _open_source(
     """The source registry: build the :class:`Source` of one configured kind."""
     if config.kind is SourceKind.HTTP:
         assert config.url is not None
+        # A client (and so a connection pool) per source, as each table source has its own
+        # pool: requests stuck on a hung URL must not take the connections a healthy one needs.
+        client = await stack.enter_async_context(
+            open_http_client(max_connections=settings.http_max_connections)
+        )
+        backends.http_clients[config.name] = client
         return HttpJsonSource(
             config.name,
             config.url,
-            backends.http,
+            client,
             max_body_bytes=settings.max_body_bytes_for(config),
             follow_redirects=config.follow_redirects,
         )

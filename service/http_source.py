@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
+import zlib
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, cast
 
@@ -23,7 +24,9 @@ class BodyTooLargeError(Exception):
 
 
 def open_http_client(*, max_connections: int) -> httpx.AsyncClient:
-    """The worker's one HTTP client (use it as ``async with``; connections are reused).
+    """An HTTP source's client, one per source and worker (use it as ``async with``).
+
+    Its connections are kept alive and reused.
 
     httpx's own timeouts are per phase (connect, each read), not for the whole
     request, so they are off: the fan-out's trio cancel scope is the deadline.
@@ -37,7 +40,8 @@ def open_http_client(*, max_connections: int) -> httpx.AsyncClient:
         ),
         follow_redirects=False,
         trust_env=False,
-        headers={"Accept": "application/json"},
+        # Compressed bodies are decoded here, under the size limit (see _read_body).
+        headers={"Accept": "application/json", "Accept-Encoding": "gzip, deflate"},
     )
 
 
@@ -100,15 +104,46 @@ class HttpJsonSource:
                 raise BodyTooLargeError(
                     f"Content-Length {declared} is over the limit of {limit} bytes"
                 )
+            if response.is_stream_consumed:
+                # A transport that hands over a response already read in full (in memory).
+                if len(response.content) > limit:
+                    raise BodyTooLargeError(f"body is over the limit of {limit} bytes")
+                return response.content
+            decoder = _capped_decoder(response.headers.get("Content-Encoding", ""), limit)
             body = bytearray()
-            # aiter_bytes is an async generator: close it at once when leaving it early.
-            chunks_gen = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+            # The raw (still encoded) bytes: httpx's own decoding would inflate a whole
+            # chunk at once, so a small compressed body could expand past any limit.
+            # aiter_raw is an async generator: close it at once when leaving it early.
+            chunks_gen = cast(AsyncGenerator[bytes, None], response.aiter_raw())
             async with aclosing(chunks_gen) as chunks:
                 async for chunk in chunks:
-                    body += chunk
+                    body += decoder(chunk)
                     if len(body) > limit:
                         raise BodyTooLargeError(f"body is over the limit of {limit} bytes")
             return bytes(body)
+
+
+def _capped_decoder(content_encoding: str, limit: int) -> Callable[[bytes], bytes]:
+    """Decode a body chunk by chunk, never producing more than ``limit`` + 1 bytes in all."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return lambda chunk: chunk
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise HttpStatusError(f"unsupported Content-Encoding {content_encoding!r}")
+    # wbits 47: gzip or zlib header, detected; raw deflate is tried if that fails.
+    inflater = zlib.decompressobj(47)
+    produced = 0
+
+    def decode(chunk: bytes) -> bytes:
+        nonlocal produced
+        try:
+            out = inflater.decompress(chunk, limit + 1 - produced)
+        except zlib.error as exc:
+            raise InvalidRowsError(f"body is not valid {encoding}: {exc}") from exc
+        produced += len(out)
+        return out
+
+    return decode
 
 
 def _raise_for_status(response: httpx.Response) -> None:

@@ -81,7 +81,10 @@ class PgPool:
         except BaseException:
             self._release_in_background(conn)
             raise
-        await pool.release(conn, timeout=RELEASE_TIMEOUT_S)
+        try:
+            await pool.release(conn, timeout=RELEASE_TIMEOUT_S)
+        except Exception as exc:  # the rows are good; asyncpg has terminated the connection
+            logger.debug("connection terminated on release: %r", exc)
         return result
 
     def _release_in_background(self, conn: Any) -> None:

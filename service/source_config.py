@@ -75,7 +75,11 @@ class SourceSettings:
             if self.url is not None:
                 raise SettingsError(f"{where}: a {self.kind.value} source takes a dsn, not a url")
         else:
-            parts = urlsplit(self.url or "")
+            try:
+                parts = urlsplit(self.url or "")
+                _ = parts.port  # raises for a port that is not a number or out of range
+            except ValueError as exc:
+                raise SettingsError(f"{where}: url is not a valid URL ({exc})") from None
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise SettingsError(f"{where}: url must be an absolute http(s) URL")
             if self.dsn is not None or self.table is not None:
@@ -86,9 +90,11 @@ def _check_dsn(dsn: str, where: str) -> None:
     """A PostgreSQL URL: ``postgresql://user:password@host:port/database?...``."""
     try:
         url = make_url(dsn)
-        _ = url.port
+        port = url.port
     except (ArgumentError, ValueError) as exc:
         raise SettingsError(f"{where}: dsn is not a database URL ({exc})") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise SettingsError(f"{where}: dsn port must be 1-65535, got {port}")
     if url.get_backend_name() not in ("postgresql", "postgres"):
         raise SettingsError(f"{where}: dsn must be a postgresql:// URL, got {url.drivername}://")
 
@@ -138,6 +144,8 @@ def load_sources_file(path: Path, env: Mapping[str, str]) -> tuple[SourceSetting
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SettingsError(f"SOURCES_FILE {path}: cannot read it ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"SOURCES_FILE {path}: not UTF-8 text ({exc.reason})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"SOURCES_FILE {path}: not valid TOML ({exc})") from exc
     unknown_top = set(document) - {"source"}

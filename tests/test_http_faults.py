@@ -128,3 +128,33 @@ async def test_connections_are_reused_between_requests() -> None:
         nursery.cancel_scope.cancel()
     assert server.requests == ["/healthy"] * 5
     assert server.connections == 1
+
+
+async def test_a_hung_source_does_not_starve_a_healthy_one_of_connections(tmp_path: Any) -> None:
+    """Each HTTP source has its own pool: requests stuck on /hang leave /healthy its own."""
+    from service.backends import open_backends
+    from service.settings import Settings
+
+    server = JsonServer(ROWS)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        config = tmp_path / "sources.toml"
+        config.write_text(
+            f'[[source]]\nname = "hung"\nkind = "http"\nurl = "{server.url("/hang")}"\n'
+            f'[[source]]\nname = "healthy"\nkind = "http"\nurl = "{server.url("/healthy")}"\n'
+        )
+        settings = Settings.from_env(
+            {"SOURCES_FILE": str(config), "HTTP_MAX_CONNECTIONS": "4", "SOURCE_TIMEOUT_S": "0.5"}
+        )
+        results: list[FanoutResult] = []
+        async with open_backends(settings) as backends:
+
+            async def request() -> None:
+                results.append(await gather(backends.sources, settings.source_timeout_s))
+
+            async with trio.open_nursery() as requests:
+                for _ in range(6):  # more than the pool size, all at once
+                    requests.start_soon(request)
+        nursery.cancel_scope.cancel()
+    assert [r.rows for r in results] == [HEALTHY] * 6
+    assert {r.reports[0].outcome for r in results} == {Outcome.TIMEOUT}

@@ -152,3 +152,60 @@ async def test_check_passes_on_2xx_and_fails_otherwise() -> None:
     await source_with(lambda _: httpx.Response(200, json=ROWS)).check()
     with pytest.raises(HttpStatusError):
         await source_with(lambda _: httpx.Response(503)).check()
+
+
+def gzip_stream(data_size: int, chunk: int = 4096) -> Callable[[], AsyncIterator[bytes]]:
+    """A gzip body of ``data_size`` zero bytes, served ``chunk`` bytes at a time."""
+    import gzip
+
+    compressed = gzip.compress(b"0" * data_size)
+
+    async def stream() -> AsyncIterator[bytes]:
+        for start in range(0, len(compressed), chunk):
+            yield compressed[start : start + chunk]
+
+    return stream
+
+
+async def test_compressed_body_is_decoded() -> None:
+    import gzip
+
+    body = gzip.compress(orjson.dumps(ROWS))
+
+    async def once() -> AsyncIterator[bytes]:
+        yield body
+
+    source = source_with(
+        lambda _: httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=once()),
+        max_body_bytes=1000,
+    )
+    assert await source.fetch() == ROWS
+
+
+async def test_compression_bomb_is_cut_at_the_limit_without_inflating_it() -> None:
+    import tracemalloc
+
+    bomb = gzip_stream(200 * 1024 * 1024)  # 200 MB that compress to about 200 kB
+    source = source_with(
+        lambda _: httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=bomb()),
+        max_body_bytes=1024 * 1024,
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLargeError):
+            await source.fetch()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024
+
+
+async def test_unknown_content_encoding_is_refused() -> None:
+    async def once() -> AsyncIterator[bytes]:
+        yield b"\x00"
+
+    source = source_with(
+        lambda _: httpx.Response(200, headers={"Content-Encoding": "br"}, content=once())
+    )
+    with pytest.raises(HttpStatusError, match="Content-Encoding"):
+        await source.fetch()

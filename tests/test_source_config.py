@@ -105,6 +105,9 @@ def test_shipped_mixed_example_is_valid() -> None:
         ("[[source]]\nname = 'a b'\nkind = 'sql'\ntable = 't'", "must be a token"),
         ("sources = 1", "unknown top-level"),
         ("[[source]\nname=", "not valid TOML"),
+        ("[[source]]\nname = 'a'\nkind = 'http'\nurl = 'http://[::1/x'", "not a valid URL"),
+        ("[[source]]\nname = 'a'\nkind = 'http'\nurl = 'http://h:99999/x'", "not a valid URL"),
+        ("[[source]]\nname='a'\nkind='sql'\ntable='t'\ndsn='postgresql://h:99999/x'", "port"),
         (
             "[[source]]\nname='a'\nkind='sql'\ntable='t'\n[[source]]\nname='a'\nkind='sql'\ntable='u'",
             "unique",
@@ -114,6 +117,13 @@ def test_shipped_mixed_example_is_valid() -> None:
 def test_bad_file_is_rejected_with_a_clear_message(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(SettingsError, match=message):
+        Settings.from_env({"SOURCES_FILE": str(path)})
+
+
+def test_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("[[source]]\nname = 'caf\xe9'\n".encode("latin-1"))
+    with pytest.raises(SettingsError, match="not UTF-8"):
         Settings.from_env({"SOURCES_FILE": str(path)})
 
 
