@@ -44,7 +44,7 @@ class Backends:
 
 @asynccontextmanager
 async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
-    """Open the trio-asyncio loop, the HTTP client, a pool or engine per source, the sources.
+    """Open the trio-asyncio loop, a pool, engine or HTTP client per source, and the sources.
 
     A source that is down at start-up is logged, not fatal: the service still
     starts and serves the others; a pool connects when its server is back.
