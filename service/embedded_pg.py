@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,6 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 
 
 def _runtime_dir() -> str:
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"fanout-service-runtime-{os.getuid()}"
+    path = Path(tempfile.gettempdir()) / f"fanout-service-runtime-{os.getuid()}"
     path.mkdir(mode=0o700, exist_ok=True)
     return str(path)
