@@ -79,13 +79,12 @@ async def _read_source(source: Source, deadline: float) -> tuple[list[Row] | Non
     elapsed_ms = (trio.current_time() - started) * 1000.0
     if outcome is not Outcome.OK:
         rows = None
-    report = SourceReport(
-        source=source.name,
-        outcome=outcome,
-        elapsed_ms=elapsed_ms,
+    report = SourceReport.of(
+        source.name,
+        outcome,
+        elapsed_ms,
         rows=len(rows) if rows is not None else 0,
-        error_type=type(error).__name__ if error is not None else None,
-        error=str(error) if error is not None else None,
+        error=error,
     )
     _log_report(report)
     return rows, report

@@ -29,6 +29,26 @@ class SourceReport:
     error_type: str | None = None
     error: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        source: str,
+        outcome: Outcome,
+        elapsed_ms: float,
+        *,
+        rows: int = 0,
+        error: BaseException | None = None,
+    ) -> SourceReport:
+        """A report, with the error (if any) reduced to its type name and message."""
+        return cls(
+            source=source,
+            outcome=outcome,
+            elapsed_ms=elapsed_ms,
+            rows=rows,
+            error_type=type(error).__name__ if error is not None else None,
+            error=str(error) if error is not None else None,
+        )
+
     @property
     def failed(self) -> bool:
         """True when the source contributed nothing."""

@@ -32,13 +32,8 @@ async def check_sources(
                 outcome, error = Outcome.ERROR, exc
             else:
                 outcome = Outcome.OK
-        reports[index] = SourceReport(
-            source=source.name,
-            outcome=outcome,
-            elapsed_ms=(trio.current_time() - started) * 1000.0,
-            error_type=type(error).__name__ if error is not None else None,
-            error=str(error) if error is not None else None,
-        )
+        elapsed_ms = (trio.current_time() - started) * 1000.0
+        reports[index] = SourceReport.of(source.name, outcome, elapsed_ms, error=error)
 
     async with trio.open_nursery() as nursery:
         for index, source in enumerate(sources):

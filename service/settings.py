@@ -24,8 +24,6 @@ class Settings:
     """Everything the service reads from its environment. See the README's table."""
 
     sources: tuple[SourceSettings, ...]
-    database_url: str | None = None
-    sources_file: Path | None = None
     source_timeout_s: float = 2.0
     pool_max_size: int = 10
     #: None: each PostgreSQL source gets its own timeout + 1 s.
@@ -97,8 +95,6 @@ class Settings:
         statement_ms = env.get("STATEMENT_TIMEOUT_MS")
         return cls(
             sources=sources,
-            database_url=env.get("DATABASE_URL") or None,
-            sources_file=sources_file,
             source_timeout_s=_number(env, "SOURCE_TIMEOUT_S", 2.0),
             pool_max_size=int(_number(env, "POOL_MAX_SIZE", 10, integer=True)),
             statement_timeout_ms=(
