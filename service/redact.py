@@ -1,0 +1,56 @@
+"""Keeping secrets and runaway values out of log lines, error messages and answers. No I/O."""
+
+from __future__ import annotations
+
+import re
+import reprlib
+from urllib.parse import SplitResult, urlsplit
+
+__all__ = ["MAX_VALUE_CHARS", "redact_text", "redact_url", "short_repr"]
+
+#: The longest rendering of a foreign value (a bad row's id, say) in a message.
+MAX_VALUE_CHARS = 80
+
+# scheme://anything up to whitespace or a quote: URLs and DSNs (postgresql://user:pw@host/db).
+_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>]+""")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its userinfo and with every query value replaced by ``***``.
+
+    ``http://svc:pw@host:8080/x?api_key=k&a=1`` becomes
+    ``http://host:8080/x?api_key=***&a=***``. A fragment is dropped. Something that
+    does not parse as a URL is replaced as a whole: it may still hold a secret.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}=***" if pair else "" for pair in parts.query.split("&")
+    )
+    return SplitResult(parts.scheme, netloc, parts.path, query if parts.query else "", "").geturl()
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every URL or DSN in it passed through :func:`redact_url`."""
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, MAX_VALUE_CHARS, MAX_VALUE_CHARS
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 8
+
+
+def short_repr(value: object) -> str:
+    """A ``repr`` of ``value`` bounded in size (a foreign value may be huge), never raising."""
+    try:
+        text = _SHORT.repr(value)
+    except Exception:  # a hostile __repr__
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= MAX_VALUE_CHARS else f"{text[: MAX_VALUE_CHARS - 3]}..."
