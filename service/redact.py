@@ -12,15 +12,20 @@ __all__ = ["MAX_VALUE_CHARS", "redact_text", "redact_url", "short_repr"]
 MAX_VALUE_CHARS = 80
 
 # scheme://anything up to whitespace or a quote: URLs and DSNs (postgresql://user:pw@host/db).
-_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>]+""")
+# The lookbehind lets a scheme start only where a run of scheme characters starts, so a long
+# run without "://" is scanned once, not once per character (linear, not quadratic, time).
+_URL_IN_TEXT = re.compile(r"""(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>]+""")
+# Punctuation that ends a match belongs to the sentence, not to the URL.
+_TRAILING_PUNCTUATION = ").,;:!?"
 
 
 def redact_url(url: str) -> str:
     """``url`` without its userinfo and with every query value replaced by ``***``.
 
     ``http://svc:pw@host:8080/x?api_key=k&a=1`` becomes
-    ``http://host:8080/x?api_key=***&a=***``. A fragment is dropped. Something that
-    does not parse as a URL is replaced as a whole: it may still hold a secret.
+    ``http://host:8080/x?api_key=***&a=***``. A query pair without ``=`` is masked as
+    a whole (``?<token>`` is how some APIs take a key). A fragment is dropped. Something
+    that does not parse as a URL is replaced as a whole: it may still hold a secret.
     """
     try:
         parts = urlsplit(url)
@@ -31,15 +36,26 @@ def redact_url(url: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc += f":{port}"
-    query = "&".join(
-        f"{pair.split('=', 1)[0]}=***" if pair else "" for pair in parts.query.split("&")
-    )
+    query = "&".join(_masked(pair) for pair in parts.query.split("&"))
     return SplitResult(parts.scheme, netloc, parts.path, query if parts.query else "", "").geturl()
+
+
+def _masked(pair: str) -> str:
+    if not pair:
+        return ""
+    key, equals, _ = pair.partition("=")
+    return f"{key}=***" if equals else "***"
 
 
 def redact_text(text: str) -> str:
     """``text`` with every URL or DSN in it passed through :func:`redact_url`."""
-    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+    return _URL_IN_TEXT.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    found = match.group(0)
+    url = found.rstrip(_TRAILING_PUNCTUATION)
+    return redact_url(url) + found[len(url) :]
 
 
 _SHORT = reprlib.Repr()
