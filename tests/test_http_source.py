@@ -1,14 +1,21 @@
-"""The HTTP JSON source's rules, on httpx's MockTransport."""
+"""The HTTP JSON source's rules, on httpx's MockTransport.
+
+Every body is *streamed* to the source in pieces (:class:`Chunks`), as the network
+delivers it: a body given to ``httpx.Response`` as ``content=`` or ``json=`` is read
+into memory before the source sees it, a path the real network never takes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import gzip
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from service.fanout import gather
@@ -18,14 +25,65 @@ from service.rows import InvalidRowsError
 
 URL = "http://source.test/data.json"
 ROWS = [{"id": 2, "name": "Test 2"}, {"id": 1, "name": "Test 1"}]
+BODY = orjson.dumps(ROWS)
+
+
+class Chunks(httpx.AsyncByteStream):
+    """A response body handed over piece by piece, as a network delivers it."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self._pieces = iter(pieces)
+        self.sent = 0  # bytes handed to the client so far
+        self.closed = False
+
+    # An iterator, not an async generator: httpx abandons the stream when the source
+    # stops reading early, and trio warns about an async generator left unfinished.
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        await trio.lowlevel.checkpoint()  # as a network read would
+        piece = next(self._pieces, None)
+        if piece is None:
+            raise StopAsyncIteration
+        self.sent += len(piece)
+        return piece
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def split(body: bytes, pieces: int = 3) -> list[bytes]:
+    """``body`` cut into ``pieces`` parts of about equal size (fewer if it is shorter)."""
+    size = max(1, -(-len(body) // pieces))
+    return [body[start : start + size] for start in range(0, len(body), size)]
+
+
+def answer(
+    body: bytes,
+    status: int = 200,
+    *,
+    headers: Mapping[str, str] | None = None,
+    pieces: int = 3,
+) -> httpx.Response:
+    """A response whose ``body`` is streamed in ``pieces`` parts."""
+    return httpx.Response(status, headers=headers, stream=Chunks(split(body, pieces)))
+
+
+def json_answer(document: Any, status: int = 200) -> httpx.Response:
+    return answer(orjson.dumps(document), status, headers={"Content-Type": "application/json"})
 
 
 def source_with(
-    handler: Callable[[httpx.Request], Any], *, max_body_bytes: int = 1024, follow: bool = False
+    handler: Callable[[httpx.Request], Any],
+    *,
+    max_body_bytes: int = 1024,
+    follow: bool = False,
+    url: str = URL,
 ) -> HttpJsonSource:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return HttpJsonSource(
-        "remote", URL, client, max_body_bytes=max_body_bytes, follow_redirects=follow
+        "remote", url, client, max_body_bytes=max_body_bytes, follow_redirects=follow
     )
 
 
@@ -34,35 +92,41 @@ async def test_json_array_is_returned_as_rows() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json=ROWS)
+        return json_answer(ROWS)
 
     assert await source_with(handler).fetch() == ROWS
     assert seen[0].method == "GET"
     assert str(seen[0].url) == URL
 
 
+@pytest.mark.parametrize("pieces", [1, 2, len(BODY)])
+async def test_body_in_any_number_of_pieces_is_joined(pieces: int) -> None:
+    source = source_with(lambda _: answer(BODY, pieces=pieces))
+    assert await source.fetch() == ROWS
+
+
 @pytest.mark.parametrize("status", [204, 299])
 async def test_any_2xx_status_is_accepted(status: int) -> None:
-    source = source_with(lambda _: httpx.Response(status, content=b"[]"))
+    source = source_with(lambda _: answer(b"[]", status))
     assert await source.fetch() == []
 
 
 @pytest.mark.parametrize("status", [301, 404, 500, 503])
 async def test_non_2xx_status_is_an_error(status: int) -> None:
-    source = source_with(lambda _: httpx.Response(status, json=ROWS))
+    source = source_with(lambda _: json_answer(ROWS, status))
     with pytest.raises(HttpStatusError, match=str(status)):
         await source.fetch()
 
 
 async def test_body_that_is_not_json_is_invalid() -> None:
-    source = source_with(lambda _: httpx.Response(200, content=b"<html>oops</html>"))
+    source = source_with(lambda _: answer(b"<html>oops</html>"))
     with pytest.raises(InvalidRowsError, match="not JSON"):
         await source.fetch()
 
 
 @pytest.mark.parametrize("document", [{"id": 1, "name": "x"}, "text", 42, None])
 async def test_json_that_is_not_an_array_is_invalid(document: Any) -> None:
-    source = source_with(lambda _: httpx.Response(200, content=orjson.dumps(document)))
+    source = source_with(lambda _: json_answer(document))
     with pytest.raises(InvalidRowsError, match="not an array"):
         await source.fetch()
 
@@ -78,47 +142,68 @@ async def test_json_that_is_not_an_array_is_invalid(document: Any) -> None:
     ],
 )
 async def test_one_bad_item_drops_the_whole_source(items: list[Any]) -> None:
-    bad = source_with(lambda _: httpx.Response(200, content=orjson.dumps(items)))
+    bad = source_with(lambda _: json_answer(items))
     result = await gather([bad], timeout_s=2.0)
     assert result.rows == []
     assert result.reports[0].outcome is Outcome.INVALID
 
 
 async def test_declared_body_over_the_limit_is_refused_unread() -> None:
+    body = Chunks([b"[" * 5000])
     source = source_with(
-        lambda _: httpx.Response(200, headers={"Content-Length": "5000"}, content=b"[" * 5000),
+        lambda _: httpx.Response(200, headers={"Content-Length": "5000"}, stream=body),
         max_body_bytes=1000,
     )
     with pytest.raises(BodyTooLargeError, match="Content-Length 5000"):
         await source.fetch()
+    assert body.sent == 0
+    assert body.closed
+
+
+async def test_content_length_at_the_limit_is_read() -> None:
+    headers = {"Content-Length": str(len(BODY))}
+    source = source_with(lambda _: answer(BODY, headers=headers), max_body_bytes=len(BODY))
+    assert await source.fetch() == ROWS
+
+
+async def test_content_length_one_past_the_limit_is_refused() -> None:
+    headers = {"Content-Length": str(len(BODY))}
+    source = source_with(lambda _: answer(BODY, headers=headers), max_body_bytes=len(BODY) - 1)
+    with pytest.raises(BodyTooLargeError, match=f"Content-Length {len(BODY)} is over"):
+        await source.fetch()
 
 
 async def test_endless_streamed_body_is_cut_at_the_limit() -> None:
-    sent = 0
-
-    async def endless() -> AsyncIterator[bytes]:
-        nonlocal sent
+    def endless() -> Iterable[bytes]:
         while True:
-            sent += 100
             yield b" " * 100
 
-    source = source_with(lambda _: httpx.Response(200, content=endless()), max_body_bytes=1000)
+    body = Chunks(endless())
+    source = source_with(lambda _: httpx.Response(200, stream=body), max_body_bytes=1000)
     with pytest.raises(BodyTooLargeError):
         await source.fetch()
-    assert sent <= 1100  # it stopped reading right after the limit
+    assert body.sent <= 1100  # it stopped reading right after the limit
+    assert body.closed
 
 
-async def test_body_exactly_at_the_limit_is_accepted() -> None:
-    body = orjson.dumps(ROWS)
-    source = source_with(lambda _: httpx.Response(200, content=body), max_body_bytes=len(body))
+@pytest.mark.parametrize("pieces", [1, 3, len(BODY)])
+async def test_body_exactly_at_the_limit_is_accepted(pieces: int) -> None:
+    source = source_with(lambda _: answer(BODY, pieces=pieces), max_body_bytes=len(BODY))
     assert await source.fetch() == ROWS
+
+
+@pytest.mark.parametrize("pieces", [1, 3, len(BODY)])
+async def test_body_one_byte_over_the_limit_is_refused(pieces: int) -> None:
+    source = source_with(lambda _: answer(BODY, pieces=pieces), max_body_bytes=len(BODY) - 1)
+    with pytest.raises(BodyTooLargeError, match=f"limit of {len(BODY) - 1} bytes"):
+        await source.fetch()
 
 
 async def test_redirect_is_not_followed_by_default() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/moved":
-            return httpx.Response(200, json=ROWS)
-        return httpx.Response(302, headers={"Location": "/moved"})
+            return json_answer(ROWS)
+        return answer(b"", 302, headers={"Location": "/moved"})
 
     with pytest.raises(HttpStatusError, match="302"):
         await source_with(handler).fetch()
@@ -141,6 +226,7 @@ async def test_slow_body_is_cut_off_by_the_deadline(autojump_clock: trio.testing
             await trio.sleep(0.1)
             yield b" "
 
+    # An async iterator as content is streamed too (it cannot be read in advance).
     source = source_with(lambda _: httpx.Response(200, content=trickle()), max_body_bytes=10**6)
     started = trio.current_time()
     result = await gather([source], timeout_s=2.0)
@@ -149,45 +235,40 @@ async def test_slow_body_is_cut_off_by_the_deadline(autojump_clock: trio.testing
 
 
 async def test_check_passes_on_2xx_and_fails_otherwise() -> None:
-    await source_with(lambda _: httpx.Response(200, json=ROWS)).check()
+    await source_with(lambda _: json_answer(ROWS)).check()
     with pytest.raises(HttpStatusError):
-        await source_with(lambda _: httpx.Response(503)).check()
+        await source_with(lambda _: answer(b"", 503)).check()
 
 
-def gzip_stream(data_size: int, chunk: int = 4096) -> Callable[[], AsyncIterator[bytes]]:
-    """A gzip body of ``data_size`` zero bytes, served ``chunk`` bytes at a time."""
-    import gzip
-
-    compressed = gzip.compress(b"0" * data_size)
-
-    async def stream() -> AsyncIterator[bytes]:
-        for start in range(0, len(compressed), chunk):
-            yield compressed[start : start + chunk]
-
-    return stream
+def gzipped(body: bytes, *, pieces: int = 3) -> httpx.Response:
+    return answer(gzip.compress(body), headers={"Content-Encoding": "gzip"}, pieces=pieces)
 
 
-async def test_compressed_body_is_decoded() -> None:
-    import gzip
-
-    body = gzip.compress(orjson.dumps(ROWS))
-
-    async def once() -> AsyncIterator[bytes]:
-        yield body
-
-    source = source_with(
-        lambda _: httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=once()),
-        max_body_bytes=1000,
-    )
+@pytest.mark.parametrize("pieces", [1, 3, 1000])
+async def test_compressed_body_is_decoded(pieces: int) -> None:
+    source = source_with(lambda _: gzipped(BODY, pieces=pieces), max_body_bytes=1000)
     assert await source.fetch() == ROWS
+
+
+@pytest.mark.parametrize("pieces", [1, 3, 1000])
+async def test_compressed_body_decoding_to_exactly_the_limit_is_accepted(pieces: int) -> None:
+    source = source_with(lambda _: gzipped(BODY, pieces=pieces), max_body_bytes=len(BODY))
+    assert await source.fetch() == ROWS
+
+
+@pytest.mark.parametrize("pieces", [1, 3, 1000])
+async def test_compressed_body_decoding_one_byte_past_the_limit_is_refused(pieces: int) -> None:
+    source = source_with(lambda _: gzipped(BODY, pieces=pieces), max_body_bytes=len(BODY) - 1)
+    with pytest.raises(BodyTooLargeError, match=f"limit of {len(BODY) - 1} bytes"):
+        await source.fetch()
 
 
 async def test_compression_bomb_is_cut_at_the_limit_without_inflating_it() -> None:
     import tracemalloc
 
-    bomb = gzip_stream(200 * 1024 * 1024)  # 200 MB that compress to about 200 kB
+    bomb = gzip.compress(b"0" * 200 * 1024 * 1024)  # 200 MB that compress to about 200 kB
     source = source_with(
-        lambda _: httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=bomb()),
+        lambda _: answer(bomb, headers={"Content-Encoding": "gzip"}, pieces=len(bomb) // 4096),
         max_body_bytes=1024 * 1024,
     )
     tracemalloc.start()
@@ -201,11 +282,6 @@ async def test_compression_bomb_is_cut_at_the_limit_without_inflating_it() -> No
 
 
 async def test_unknown_content_encoding_is_refused() -> None:
-    async def once() -> AsyncIterator[bytes]:
-        yield b"\x00"
-
-    source = source_with(
-        lambda _: httpx.Response(200, headers={"Content-Encoding": "br"}, content=once())
-    )
+    source = source_with(lambda _: answer(b"\x00", headers={"Content-Encoding": "br"}))
     with pytest.raises(HttpStatusError, match="Content-Encoding"):
         await source.fetch()
