@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any, TypedDict
 
+from .redact import short_repr
+
 __all__ = ["InvalidRowsError", "Row", "merge_rows", "validate_rows"]
 
 
@@ -25,7 +27,8 @@ def validate_rows(raw_rows: Iterable[Mapping[str, Any]]) -> list[Row]:
 
     All or nothing: one row with a missing or non-integer ``id`` (booleans are not
     integers here) or a missing or non-string ``name`` rejects the whole answer,
-    because a half-read source would silently hide data.
+    because a half-read source would silently hide data. The error shows the bad
+    value bounded in size: it comes from a remote source and ends up in a log line.
     """
     rows: list[Row] = []
     append = rows.append
@@ -36,9 +39,9 @@ def validate_rows(raw_rows: Iterable[Mapping[str, Any]]) -> list[Row]:
         except (KeyError, TypeError, IndexError) as exc:
             raise InvalidRowsError(f"row {index} lacks an 'id' or a 'name'") from exc
         if type(row_id) is not int:
-            raise InvalidRowsError(f"row {index} has a non-integer id {row_id!r}")
+            raise InvalidRowsError(f"row {index} has a non-integer id {short_repr(row_id)}")
         if type(name) is not str:
-            raise InvalidRowsError(f"row {index} has a non-string name {name!r}")
+            raise InvalidRowsError(f"row {index} has a non-string name {short_repr(name)}")
         append({"id": row_id, "name": name})
     return rows
 

@@ -58,3 +58,20 @@ def test_merge_keeps_equal_ids_in_source_order() -> None:
 
 def test_merge_of_nothing_is_empty() -> None:
     assert merge_rows([]) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"id": "9" * 200_000, "name": "huge id"},
+        {"id": 1, "name": ["n" * 1000] * 1000},
+        {"id": {"k" * 1000: "v" * 200_000}, "name": "huge mapping id"},
+    ],
+    ids=["string-id", "list-name", "dict-id"],
+)
+def test_the_message_about_a_huge_bad_value_is_bounded(bad: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRowsError) as error:
+        validate_rows([{"id": 1, "name": "fine"}, bad])
+    message = str(error.value)
+    assert message.startswith("row 1 has a non-")
+    assert len(message) <= 200
