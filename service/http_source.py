@@ -104,11 +104,6 @@ class HttpJsonSource:
                 raise BodyTooLargeError(
                     f"Content-Length {declared} is over the limit of {limit} bytes"
                 )
-            if response.is_stream_consumed:
-                # A transport that hands over a response already read in full (in memory).
-                if len(response.content) > limit:
-                    raise BodyTooLargeError(f"body is over the limit of {limit} bytes")
-                return response.content
             decoder = _capped_decoder(response.headers.get("Content-Encoding", ""), limit)
             body = bytearray()
             # The raw (still encoded) bytes: httpx's own decoding would inflate a whole
