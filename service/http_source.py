@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, cast
 
 import httpx
 import orjson
 
+from .redact import short_repr
 from .rows import InvalidRowsError
 
 __all__ = ["BodyTooLargeError", "HttpJsonSource", "HttpStatusError", "open_http_client"]
@@ -104,7 +105,7 @@ class HttpJsonSource:
                 raise BodyTooLargeError(
                     f"Content-Length {declared} is over the limit of {limit} bytes"
                 )
-            decoder = _capped_decoder(response.headers.get("Content-Encoding", ""), limit)
+            decoder = _CappedDecoder(response.headers.get("Content-Encoding", ""), limit)
             body = bytearray()
             # The raw (still encoded) bytes: httpx's own decoding would inflate a whole
             # chunk at once, so a small compressed body could expand past any limit.
@@ -112,33 +113,80 @@ class HttpJsonSource:
             chunks_gen = cast(AsyncGenerator[bytes, None], response.aiter_raw())
             async with aclosing(chunks_gen) as chunks:
                 async for chunk in chunks:
-                    body += decoder(chunk)
+                    body += decoder.decode(chunk)
                     if len(body) > limit:
                         raise BodyTooLargeError(f"body is over the limit of {limit} bytes")
+            decoder.finish()
             return bytes(body)
 
 
-def _capped_decoder(content_encoding: str, limit: int) -> Callable[[bytes], bytes]:
-    """Decode a body chunk by chunk, never producing more than ``limit`` + 1 bytes in all."""
-    encoding = content_encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return lambda chunk: chunk
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise HttpStatusError(f"unsupported Content-Encoding {content_encoding!r}")
-    # wbits 47: gzip or zlib header, detected; raw deflate is tried if that fails.
-    inflater = zlib.decompressobj(47)
-    produced = 0
+class _CappedDecoder:
+    """Decodes a body chunk by chunk, never producing more than ``limit + 1`` bytes in all.
 
-    def decode(chunk: bytes) -> bytes:
-        nonlocal produced
+    One byte past the limit is enough to tell a body over the limit from one exactly
+    at it, so a compressed body is never inflated further than that. Refuses (as
+    :class:`InvalidRowsError`) a compressed body that is corrupt, truncated, or has
+    bytes after the end of its compressed stream.
+    """
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        encoding = content_encoding.strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise HttpStatusError(f"unsupported Content-Encoding {short_repr(content_encoding)}")
+        self._encoding = encoding if encoding not in ("", "identity") else None
+        self._limit = limit
+        self._head = b""  # the first bytes of a compressed body, until its format is known
+        self._inflater: zlib._Decompress | None = None
+        self._produced = 0
+
+    def decode(self, chunk: bytes) -> bytes:
+        if self._encoding is None:
+            return chunk
+        if self._inflater is None:
+            self._head += chunk
+            if len(self._head) < 2:
+                return b""
+            self._inflater = zlib.decompressobj(_wbits(self._head))
+            chunk, self._head = self._head, b""
         try:
-            out = inflater.decompress(chunk, limit + 1 - produced)
+            out = self._inflater.decompress(chunk, self._limit + 1 - self._produced)
         except zlib.error as exc:
-            raise InvalidRowsError(f"body is not valid {encoding}: {exc}") from exc
-        produced += len(out)
+            raise self._invalid(str(exc)) from exc
+        if self._inflater.unused_data:
+            # A second gzip member is legal (RFC 1952) but no HTTP server sends one.
+            raise self._invalid("data after the end of the compressed stream")
+        self._produced += len(out)
         return out
 
-    return decode
+    def finish(self) -> None:
+        """Raise unless the compressed stream ended (an empty body is left to the caller)."""
+        if self._encoding is None or (self._inflater is None and not self._head):
+            return
+        if self._inflater is None or not self._inflater.eof:
+            raise self._invalid("the compressed stream is truncated")
+
+    def _invalid(self, reason: str) -> InvalidRowsError:
+        return InvalidRowsError(f"body is not valid {self._encoding}: {reason}")
+
+
+def _wbits(head: bytes) -> int:
+    """zlib's ``wbits`` for a compressed body that starts with ``head`` (2 bytes or more).
+
+    HTTP's ``deflate`` is meant to be zlib-wrapped (RFC 9110), but servers send raw
+    deflate under that name too; ``gzip`` is sometimes mislabelled as well. So the
+    format is told from the first bytes: gzip starts with ``1f 8b``; zlib with a
+    CMF byte naming deflate (low nibble 8, window at most 32 KiB) and a FLG byte
+    that makes ``CMF * 256 + FLG`` a multiple of 31 (RFC 1950). Anything else is
+    taken as raw deflate (RFC 1951). A raw stream could only look like a zlib header
+    by starting with a stored block whose padding bits are not zero, which encoders
+    never write.
+    """
+    if head.startswith(b"\x1f\x8b"):
+        return 16 + zlib.MAX_WBITS
+    cmf, flg = head[0], head[1]
+    if cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf << 8 | flg) % 31 == 0:
+        return zlib.MAX_WBITS
+    return -zlib.MAX_WBITS
 
 
 def _raise_for_status(response: httpx.Response) -> None:

@@ -4,12 +4,16 @@ Each path is a behaviour: ``/healthy`` answers a JSON array (keep-alive), ``/slo
 answers it late, ``/hang`` sends headers and then nothing, ``/trickle`` sends a byte
 every 50 ms for ever, ``/error`` is a 500, ``/garbage`` is not JSON, ``/object`` and
 ``/bad-item`` have the wrong shape, ``/huge`` declares a body over any sane limit,
-``/endless`` streams chunks for ever, ``/redirect`` is a 302 to ``/healthy``.
+``/endless`` streams chunks for ever, ``/redirect`` is a 302 to ``/healthy``;
+``/gzip``, ``/deflate`` (zlib-wrapped) and ``/deflate-raw`` (no header) answer the
+array compressed, in two writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gzip
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +22,19 @@ import trio
 import trio.lowlevel
 
 MAX_HEAD = 16 * 1024
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+#: path -> (Content-Encoding, encoder)
+ENCODED: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "/gzip": ("gzip", gzip.compress),
+    "/deflate": ("deflate", zlib.compress),
+    "/deflate-raw": ("deflate", _raw_deflate),
+}
 
 
 @dataclass
@@ -95,6 +112,13 @@ class JsonServer:
             while True:
                 await stream.send_all(_chunk(b" " * 65536))
                 await trio.lowlevel.checkpoint()
+        if path in ENCODED:
+            encoding, encode = ENCODED[path]
+            payload = encode(body)
+            await stream.send_all(_head(200, len(payload), encoding) + payload[:5])
+            await trio.sleep(0.01)  # so the client most likely reads it in two pieces
+            await stream.send_all(payload[5:])
+            return True
         if path == "/redirect":
             await stream.send_all(
                 b"HTTP/1.1 302 Found\r\nLocation: /healthy\r\nContent-Length: 0\r\n\r\n"
@@ -104,8 +128,10 @@ class JsonServer:
         return True
 
 
-def _head(status: int, length: int | None) -> bytes:
+def _head(status: int, length: int | None, encoding: str | None = None) -> bytes:
     framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+    if encoding is not None:
+        framing += f"\r\nContent-Encoding: {encoding}"
     return f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{framing}\r\n\r\n".encode()
 
 

@@ -98,6 +98,14 @@ async def test_redirect_is_followed_when_the_source_says_so() -> None:
     assert server.requests == ["/redirect", "/healthy"]
 
 
+@pytest.mark.parametrize("path", ["/gzip", "/deflate", "/deflate-raw"])
+async def test_compressed_body_off_the_network_is_decoded(path: str) -> None:
+    async with json_server(slow_s=1.0) as (server, client):
+        result, _ = await timed([http_source("packed", server.url(path), client)], 0.5)
+    assert result.reports[0].outcome is Outcome.OK
+    assert result.rows == HEALTHY
+
+
 async def test_cancelled_requests_do_not_leak_the_client_pool() -> None:
     """A burst of requests cut off by the deadline, then a normal one: it must be fast."""
     server = JsonServer(ROWS, slow_s=10.0)

@@ -7,7 +7,10 @@ into memory before the source sees it, a path the real network never takes.
 
 from __future__ import annotations
 
+import functools
 import gzip
+import struct
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
@@ -240,35 +243,103 @@ async def test_check_passes_on_2xx_and_fails_otherwise() -> None:
         await source_with(lambda _: answer(b"", 503)).check()
 
 
-def gzipped(body: bytes, *, pieces: int = 3) -> httpx.Response:
-    return answer(gzip.compress(body), headers={"Content-Encoding": "gzip"}, pieces=pieces)
+def raw_deflate(data: bytes) -> bytes:
+    """``data`` as a bare deflate stream, without a zlib or gzip header."""
+    compressor = zlib.compressobj(wbits=-15)
+    return compressor.compress(data) + compressor.flush()
+
+
+#: format -> (Content-Encoding, encoder). HTTP's "deflate" is meant to be zlib-wrapped
+#: (RFC 9110), but servers send raw deflate under that name too.
+ENCODINGS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "gzip": ("gzip", gzip.compress),
+    "x-gzip": ("x-gzip", gzip.compress),
+    "zlib": ("deflate", zlib.compress),
+    "raw-deflate": ("deflate", raw_deflate),
+}
+
+
+def compressed(body: bytes, fmt: str, *, pieces: int = 3) -> httpx.Response:
+    """A response with ``body`` encoded in ``fmt`` (a key of ENCODINGS), streamed in pieces."""
+    encoding, encode = ENCODINGS[fmt]
+    return answer(encode(body), headers={"Content-Encoding": encoding}, pieces=pieces)
 
 
 @pytest.mark.parametrize("pieces", [1, 3, 1000])
-async def test_compressed_body_is_decoded(pieces: int) -> None:
-    source = source_with(lambda _: gzipped(BODY, pieces=pieces), max_body_bytes=1000)
+@pytest.mark.parametrize("fmt", list(ENCODINGS))
+async def test_compressed_body_is_decoded(fmt: str, pieces: int) -> None:
+    source = source_with(lambda _: compressed(BODY, fmt, pieces=pieces), max_body_bytes=1000)
     assert await source.fetch() == ROWS
 
 
 @pytest.mark.parametrize("pieces", [1, 3, 1000])
-async def test_compressed_body_decoding_to_exactly_the_limit_is_accepted(pieces: int) -> None:
-    source = source_with(lambda _: gzipped(BODY, pieces=pieces), max_body_bytes=len(BODY))
+@pytest.mark.parametrize("fmt", list(ENCODINGS))
+async def test_compressed_body_decoding_to_exactly_the_limit_is_accepted(
+    fmt: str, pieces: int
+) -> None:
+    source = source_with(lambda _: compressed(BODY, fmt, pieces=pieces), max_body_bytes=len(BODY))
     assert await source.fetch() == ROWS
 
 
 @pytest.mark.parametrize("pieces", [1, 3, 1000])
-async def test_compressed_body_decoding_one_byte_past_the_limit_is_refused(pieces: int) -> None:
-    source = source_with(lambda _: gzipped(BODY, pieces=pieces), max_body_bytes=len(BODY) - 1)
-    with pytest.raises(BodyTooLargeError, match=f"limit of {len(BODY) - 1} bytes"):
+@pytest.mark.parametrize("fmt", list(ENCODINGS))
+async def test_compressed_body_decoding_one_byte_past_the_limit_is_refused(
+    fmt: str, pieces: int
+) -> None:
+    limit = len(BODY) - 1
+    source = source_with(lambda _: compressed(BODY, fmt, pieces=pieces), max_body_bytes=limit)
+    with pytest.raises(BodyTooLargeError, match=f"limit of {limit} bytes"):
         await source.fetch()
 
 
-async def test_compression_bomb_is_cut_at_the_limit_without_inflating_it() -> None:
+def corrupt(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        pytest.param("gzip", corrupt(gzip.compress(BODY), -8), id="gzip-bad-checksum"),
+        pytest.param("gzip", gzip.compress(BODY)[:10] + b"\xff" * 20, id="gzip-garbage"),
+        pytest.param("gzip", gzip.compress(BODY)[:-8], id="gzip-truncated"),
+        pytest.param("gzip", gzip.compress(BODY) + b"junk", id="gzip-trailing-junk"),
+        pytest.param("gzip", b"\x1f", id="gzip-one-byte"),
+        pytest.param("deflate", corrupt(zlib.compress(BODY), -1), id="zlib-bad-checksum"),
+        pytest.param("deflate", zlib.compress(BODY)[:-4], id="zlib-truncated"),
+        pytest.param("deflate", b"\xff" * 20, id="raw-deflate-garbage"),
+        pytest.param("deflate", raw_deflate(BODY)[:-3], id="raw-deflate-truncated"),
+        pytest.param("deflate", raw_deflate(BODY) + b"junk", id="raw-deflate-trailing-junk"),
+    ],
+)
+async def test_corrupt_compressed_body_is_invalid(encoding: str, body: bytes) -> None:
+    """A body that does not decode is refused, even when what did decode is valid JSON."""
+    source = source_with(lambda _: answer(body, headers={"Content-Encoding": encoding}))
+    with pytest.raises(InvalidRowsError, match=f"not valid {encoding}"):
+        await source.fetch()
+    result = await gather([source], timeout_s=2.0)
+    assert result.reports[0].outcome is Outcome.INVALID
+
+
+@functools.cache
+def bomb(fmt: str) -> bytes:
+    """200 MB of zeros that compress to about 200 kB, in ``fmt`` (compressed once, then framed)."""
+    data = b"0" * 200 * 1024 * 1024
+    deflated = raw_deflate(data)
+    if fmt == "raw-deflate":
+        return deflated
+    if fmt == "zlib":
+        return b"\x78\x9c" + deflated + struct.pack(">I", zlib.adler32(data))
+    gzip_header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    return gzip_header + deflated + struct.pack("<II", zlib.crc32(data), len(data) % 2**32)
+
+
+@pytest.mark.parametrize("fmt", ["gzip", "zlib", "raw-deflate"])
+async def test_compression_bomb_is_cut_at_the_limit_without_inflating_it(fmt: str) -> None:
     import tracemalloc
 
-    bomb = gzip.compress(b"0" * 200 * 1024 * 1024)  # 200 MB that compress to about 200 kB
+    body, encoding = bomb(fmt), ENCODINGS[fmt][0]
     source = source_with(
-        lambda _: answer(bomb, headers={"Content-Encoding": "gzip"}, pieces=len(bomb) // 4096),
+        lambda _: answer(body, headers={"Content-Encoding": encoding}, pieces=len(body) // 4096),
         max_body_bytes=1024 * 1024,
     )
     tracemalloc.start()
@@ -279,6 +350,21 @@ async def test_compression_bomb_is_cut_at_the_limit_without_inflating_it() -> No
     finally:
         tracemalloc.stop()
     assert peak < 8 * 1024 * 1024
+
+
+def test_bomb_framing_is_what_the_standard_library_writes() -> None:
+    """The hand-framed bombs are valid gzip and zlib streams (checked on a small one)."""
+    data = b"0" * 1000
+    deflated = raw_deflate(data)
+    assert (
+        gzip.decompress(
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+            + deflated
+            + struct.pack("<II", zlib.crc32(data), len(data))
+        )
+        == data
+    )
+    assert zlib.decompress(b"\x78\x9c" + deflated + struct.pack(">I", zlib.adler32(data))) == data
 
 
 async def test_unknown_content_encoding_is_refused() -> None:
