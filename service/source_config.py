@@ -6,6 +6,7 @@ import enum
 import math
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,16 +16,31 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .redact import short_repr
+
 __all__ = [
+    "DEMO_URL_VARIABLES",
+    "MAX_BODY_BYTES",
+    "MAX_TIMEOUT_S",
+    "PG_MAX_MS",
     "SettingsError",
     "SourceKind",
     "SourceSettings",
     "default_sources",
     "load_sources_file",
+    "reject_control_characters",
 ]
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Used with fullmatch: "$" would also match before a trailing newline.
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]+")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: PostgreSQL's timeout settings are int32 milliseconds.
+PG_MAX_MS = 2**31 - 1
+#: The longest deadline, in seconds: its statement_timeout (deadline + 1 s) must fit PG_MAX_MS.
+MAX_TIMEOUT_S = float((PG_MAX_MS - 1000) // 1000)
+#: The largest body an HTTP source may be allowed (1 GiB; parsing costs ~15 ms/MiB).
+MAX_BODY_BYTES = 1024**3
 
 
 class SettingsError(ValueError):
@@ -58,17 +74,28 @@ class SourceSettings:
     max_body_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        where = f"source {self.name!r}"
-        if not _TOKEN.match(self.name):
+        where = f"source {short_repr(self.name)}"
+        for key, value in (
+            ("name", self.name),
+            ("table", self.table),
+            ("dsn", self.dsn),
+            ("url", self.url),
+        ):
+            if value is not None:
+                reject_control_characters(value, f"{where}: {key}")
+        if not _TOKEN.fullmatch(self.name):
             raise SettingsError(f"{where}: name must be a token ([A-Za-z0-9_.-]+)")
         if self.timeout_s is not None and not (
-            self.timeout_s > 0 and math.isfinite(self.timeout_s)
+            math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S
         ):
-            raise SettingsError(f"{where}: timeout_s must be a finite number > 0")
-        if self.max_body_bytes is not None and self.max_body_bytes < 1:
-            raise SettingsError(f"{where}: max_body_bytes must be >= 1")
+            raise SettingsError(
+                f"{where}: timeout_s must be a finite number > 0 and <= {MAX_TIMEOUT_S:.0f}"
+                " (PostgreSQL's timeouts are int32 milliseconds)"
+            )
+        if self.max_body_bytes is not None and not 1 <= self.max_body_bytes <= MAX_BODY_BYTES:
+            raise SettingsError(f"{where}: max_body_bytes must be >= 1 and <= {MAX_BODY_BYTES}")
         if self.kind.is_postgres:
-            if self.table is None or not _IDENTIFIER.match(self.table):
+            if self.table is None or not _IDENTIFIER.fullmatch(self.table):
                 raise SettingsError(f"{where}: table must be a plain SQL identifier")
             if self.dsn is not None:
                 _check_dsn(self.dsn, where)
@@ -95,8 +122,25 @@ def _check_dsn(dsn: str, where: str) -> None:
         raise SettingsError(f"{where}: dsn is not a database URL ({exc})") from None
     if port is not None and not 1 <= port <= 65535:
         raise SettingsError(f"{where}: dsn port must be 1-65535, got {port}")
-    if url.get_backend_name() not in ("postgresql", "postgres"):
-        raise SettingsError(f"{where}: dsn must be a postgresql:// URL, got {url.drivername}://")
+    # No "+driver": the raw-SQL sources hand the DSN to asyncpg, which takes only these two.
+    if url.drivername not in ("postgresql", "postgres"):
+        raise SettingsError(
+            f"{where}: dsn must be a postgresql:// URL (or postgres://, with no +driver),"
+            f" got {short_repr(url.drivername)}"
+        )
+
+
+def reject_control_characters(value: str, what: str) -> None:
+    """Raise a :class:`SettingsError` naming ``what`` if ``value`` holds a control character.
+
+    A newline in a source name breaks the Server-Timing header (every answer a 500); in a
+    table name or URL it splits log lines. No setting needs one.
+    """
+    for position, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise SettingsError(
+                f"{what} must not contain control characters (found {char!r} at {position})"
+            )
 
 
 #: The three demo sources: table, how it is read, and the env var that can move it elsewhere.
@@ -105,6 +149,8 @@ _DEMO_SOURCES: tuple[tuple[str, SourceKind, str], ...] = (
     ("data_2", SourceKind.SQL, "DATA_2_URL"),
     ("data_3", SourceKind.SQL, "DATA_3_URL"),
 )
+#: The variables that can move a demo table to another database.
+DEMO_URL_VARIABLES = tuple(url_var for _, _, url_var in _DEMO_SOURCES)
 
 
 def default_sources(env: Mapping[str, str]) -> tuple[SourceSettings, ...]:
@@ -167,9 +213,13 @@ def _source_from_entry(entry: Any, where: str, database_url: str | None) -> Sour
     for key, value in entry.items():
         expected = _KEYS.get(key)
         if expected is None:
-            raise SettingsError(f"{where}: unknown key {key!r} (known: {', '.join(_KEYS)})")
+            raise SettingsError(
+                f"{where}: unknown key {short_repr(key)} (known: {', '.join(_KEYS)})"
+            )
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             raise SettingsError(f"{where}: {key} has the wrong type ({type(value).__name__})")
+        if isinstance(value, str):
+            reject_control_characters(value, f"{where}: {key}")
     for key in ("name", "kind"):
         if key not in entry:
             raise SettingsError(f"{where}: {key} is required")
@@ -179,7 +229,10 @@ def _source_from_entry(entry: Any, where: str, database_url: str | None) -> Sour
         kinds = ", ".join(kind.value for kind in SourceKind)
         raise SettingsError(f"{where}: kind must be one of {kinds}") from None
     dsn = entry.get("dsn")
-    if kind.is_postgres and dsn is None:
+    if kind.is_postgres and dsn is None and database_url is not None:
+        # Checked here so that the message names the variable the DSN came from.
+        reject_control_characters(database_url, "DATABASE_URL")
+        _check_dsn(database_url, "DATABASE_URL")
         dsn = database_url
     try:
         return SourceSettings(

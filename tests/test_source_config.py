@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings, SettingsError, SourceKind
+from service.settings import Settings, SettingsError, SourceKind, SourceSettings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -130,3 +130,91 @@ def test_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read"):
         Settings.from_env({"SOURCES_FILE": str(tmp_path / "nope.toml")})
+
+
+PG_MAX_MS = 2**31 - 1  # PostgreSQL's timeouts are int32 milliseconds
+
+
+@pytest.mark.parametrize(
+    ("name", "table"),
+    [("data_1\n", "t"), ("a", "data_1\n"), ("a\x00", "t"), ("a", "t\x7f")],
+)
+def test_a_trailing_newline_or_control_character_in_name_or_table_is_rejected(
+    name: str, table: str
+) -> None:
+    with pytest.raises(SettingsError, match=r"source .*: (name|table) must not contain control"):
+        SourceSettings(name, SourceKind.SQL, table=table)
+
+
+@pytest.mark.parametrize("key", ["name", "table", "dsn", "url", "kind"])
+@pytest.mark.parametrize("char", ["\\n", "\\r", "\\t", "\\u0000", "\\u007f", "\\u0085", "\\u001b"])
+def test_a_control_character_in_any_string_of_the_file_is_rejected_naming_the_key(
+    tmp_path: Path, key: str, char: str
+) -> None:
+    values = {
+        "name": "a",
+        "kind": "http",
+        "url": "http://h/x",
+        "table": None,
+        "dsn": None,
+    }
+    if key in ("table", "dsn"):
+        values.update(kind="sql", url=None, table="t", dsn="postgresql://h/db")
+    value = values[key]
+    assert value is not None
+    values[key] = value[:1] + char + value[1:]
+    text = "[[source]]\n" + "".join(f'{k} = "{v}"\n' for k, v in values.items() if v is not None)
+    path = write(tmp_path, text)
+    with pytest.raises(SettingsError, match=rf"\[\[source\]\] #1: {key} must not contain control"):
+        Settings.from_env({"SOURCES_FILE": str(path)})
+
+
+@pytest.mark.parametrize(
+    "dsn", ["postgresql+asyncpg://h/db", "postgresql+psycopg://u:pw@h/db", "postgres+x://h/db"]
+)
+def test_a_dsn_with_a_driver_suffix_is_rejected(tmp_path: Path, dsn: str) -> None:
+    path = write(tmp_path, f"[[source]]\nname='a'\nkind='sql'\ntable='t'\ndsn='{dsn}'")
+    with pytest.raises(SettingsError, match=r"#1: .*dsn must be a postgresql:// URL.*no \+driver"):
+        Settings.from_env({"SOURCES_FILE": str(path)})
+
+
+@pytest.mark.parametrize("dsn", ["postgresql://u:pw@h:5432/db", "postgres://h/db"])
+def test_a_plain_postgresql_dsn_is_accepted(tmp_path: Path, dsn: str) -> None:
+    path = write(tmp_path, f"[[source]]\nname='a'\nkind='sql'\ntable='t'\ndsn='{dsn}'")
+    assert Settings.from_env({"SOURCES_FILE": str(path)}).sources[0].dsn == dsn
+
+
+def test_database_url_used_by_a_file_source_is_checked_under_its_own_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[source]]\nname='a'\nkind='sql'\ntable='t'")
+    env = {"SOURCES_FILE": str(path), "DATABASE_URL": "postgresql+asyncpg://h/db"}
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL: .*no \+driver"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("timeout", ["2147483", "1e7", "1e306", "inf", "nan", "-1"])
+def test_a_source_timeout_past_postgresqls_limit_or_not_finite_is_rejected(
+    tmp_path: Path, timeout: str
+) -> None:
+    path = write(tmp_path, f"[[source]]\nname='a'\nkind='sql'\ntable='t'\ntimeout_s={timeout}")
+    with pytest.raises(SettingsError, match=r"#1: source 'a': timeout_s must be a finite number"):
+        Settings.from_env({"SOURCES_FILE": str(path)})
+
+
+def test_the_largest_source_timeout_keeps_the_statement_timeout_in_range(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[source]]\nname='a'\nkind='sql'\ntable='t'\ntimeout_s=2147482")
+    settings = Settings.from_env({"SOURCES_FILE": str(path)})
+    assert 0 < settings.statement_timeout_ms_for(settings.sources[0]) <= PG_MAX_MS
+
+
+def test_a_huge_max_body_bytes_is_rejected(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "[[source]]\nname='a'\nkind='http'\nurl='http://h/'\nmax_body_bytes=1e12"
+    )
+    with pytest.raises(SettingsError, match="wrong type"):
+        Settings.from_env({"SOURCES_FILE": str(path)})
+    path = write(
+        tmp_path,
+        "[[source]]\nname='a'\nkind='http'\nurl='http://h/'\nmax_body_bytes=2_000_000_000_000",
+    )
+    with pytest.raises(SettingsError, match=r"#1: source 'a': max_body_bytes must be >= 1 and <="):
+        Settings.from_env({"SOURCES_FILE": str(path)})
