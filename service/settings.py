@@ -8,12 +8,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .redact import short_repr
 from .source_config import (
+    DEMO_URL_VARIABLES,
+    MAX_BODY_BYTES,
+    MAX_TIMEOUT_S,
+    PG_MAX_MS,
     SettingsError,
     SourceKind,
     SourceSettings,
     default_sources,
     load_sources_file,
+    reject_control_characters,
 )
 
 __all__ = ["Settings", "SettingsError", "SourceKind", "SourceSettings"]
@@ -38,20 +44,24 @@ class Settings:
     coalesce_requests: bool = False
 
     def __post_init__(self) -> None:
-        if not (self.source_timeout_s > 0 and math.isfinite(self.source_timeout_s)):
-            raise SettingsError("SOURCE_TIMEOUT_S must be a finite number > 0")
-        if self.pool_max_size < 1:
-            raise SettingsError("POOL_MAX_SIZE must be >= 1")
-        if self.statement_timeout_ms is not None and self.statement_timeout_ms < 1:
-            raise SettingsError("STATEMENT_TIMEOUT_MS must be >= 1")
-        if self.connection_check_interval_ms < 0:
-            raise SettingsError("CONNECTION_CHECK_INTERVAL_MS must be >= 0")
-        if self.http_max_body_bytes < 1:
-            raise SettingsError("HTTP_MAX_BODY_BYTES must be >= 1")
-        if self.http_max_connections < 1:
-            raise SettingsError("HTTP_MAX_CONNECTIONS must be >= 1")
-        if self.shutdown_grace_s < 0:
-            raise SettingsError("SHUTDOWN_GRACE_S must be >= 0")
+        # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
+        if not (
+            math.isfinite(self.source_timeout_s) and 0 < self.source_timeout_s <= MAX_TIMEOUT_S
+        ):
+            raise SettingsError(
+                f"SOURCE_TIMEOUT_S must be a finite number > 0 and <= {MAX_TIMEOUT_S:.0f}"
+                " (PostgreSQL's timeouts are int32 milliseconds)"
+            )
+        _check_range("POOL_MAX_SIZE", self.pool_max_size, 1, MAX_POOL_SIZE)
+        if self.statement_timeout_ms is not None:
+            _check_range("STATEMENT_TIMEOUT_MS", self.statement_timeout_ms, 1, PG_MAX_MS)
+        _check_range(
+            "CONNECTION_CHECK_INTERVAL_MS", self.connection_check_interval_ms, 0, PG_MAX_MS
+        )
+        _check_range("HTTP_MAX_BODY_BYTES", self.http_max_body_bytes, 1, MAX_BODY_BYTES)
+        _check_range("HTTP_MAX_CONNECTIONS", self.http_max_connections, 1, MAX_HTTP_CONNECTIONS)
+        if not (math.isfinite(self.shutdown_grace_s) and self.shutdown_grace_s >= 0):
+            raise SettingsError("SHUTDOWN_GRACE_S must be a finite number >= 0")
         if self.log_level not in _LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         names = [source.name for source in self.sources]
@@ -87,6 +97,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build the settings from ``environ`` (default: ``os.environ``)."""
         env = os.environ if environ is None else environ
+        for variable in _VARIABLES:
+            reject_control_characters(env.get(variable) or "", variable)
         sources_file = Path(env["SOURCES_FILE"]) if env.get("SOURCES_FILE") else None
         if sources_file is not None:
             sources = load_sources_file(sources_file, env)
@@ -112,15 +124,43 @@ class Settings:
         )
 
 
+#: Connections per source and worker: far past any PostgreSQL's max_connections.
+MAX_POOL_SIZE = 1000
+#: Connections per HTTP source and worker: each one is a file descriptor.
+MAX_HTTP_CONNECTIONS = 10_000
+
+#: Every variable the settings read; none may hold a control character.
+_VARIABLES = (
+    "SOURCES_FILE",
+    "DATABASE_URL",
+    *DEMO_URL_VARIABLES,
+    "SOURCE_TIMEOUT_S",
+    "POOL_MAX_SIZE",
+    "STATEMENT_TIMEOUT_MS",
+    "CONNECTION_CHECK_INTERVAL_MS",
+    "HTTP_MAX_BODY_BYTES",
+    "HTTP_MAX_CONNECTIONS",
+    "EMBEDDED_PG_DIR",
+    "SHUTDOWN_GRACE_S",
+    "LOG_LEVEL",
+    "COALESCE_REQUESTS",
+)
+
+
+def _check_range(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise SettingsError(f"{key} must be >= {low} and <= {high}, got {value}")
+
+
 def _number(env: Mapping[str, str], key: str, default: float, *, integer: bool = False) -> float:
     raw = env.get(key)
     if raw is None or raw.strip() == "":
         return default
     try:
         return int(raw) if integer else float(raw)
-    except ValueError:
+    except ValueError:  # also an integer of more digits than int() converts
         kind = "an integer" if integer else "a number"
-        raise SettingsError(f"{key} must be {kind}, got {raw!r}") from None
+        raise SettingsError(f"{key} must be {kind}, got {short_repr(raw)}") from None
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -136,4 +176,6 @@ def _flag(env: Mapping[str, str], key: str, default: bool) -> bool:
         return True
     if raw in _FALSE:
         return False
-    raise SettingsError(f"{key} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+    raise SettingsError(
+        f"{key} must be one of 1/0, true/false, yes/no, on/off; got {short_repr(raw)}"
+    )

@@ -91,3 +91,128 @@ def test_serve_refuses_bad_configuration_with_a_clear_message_and_exit_code(
         main(["serve"])
     assert exit_info.value.code == 2
     assert "$PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "DATABASE_URL",
+        "DATA_1_URL",
+        "DATA_3_URL",
+        "SOURCES_FILE",
+        "EMBEDDED_PG_DIR",
+        "LOG_LEVEL",
+        "SOURCE_TIMEOUT_S",
+        "POOL_MAX_SIZE",
+        "SHUTDOWN_GRACE_S",
+        "COALESCE_REQUESTS",
+    ],
+)
+@pytest.mark.parametrize("char", ["\n", "\r", "\t", "\x00", "\x7f"])
+def test_a_control_character_in_an_environment_value_is_rejected_naming_the_variable(
+    variable: str, char: str
+) -> None:
+    valid = {
+        "DATABASE_URL": "postgresql://h/db",
+        "DATA_1_URL": "postgresql://h/db",
+        "DATA_3_URL": "postgresql://h/db",
+        "SOURCES_FILE": "sources.toml",
+        "EMBEDDED_PG_DIR": ".pgdata",
+        "LOG_LEVEL": "info",
+        "SOURCE_TIMEOUT_S": "1",
+        "POOL_MAX_SIZE": "3",
+        "SHUTDOWN_GRACE_S": "1",
+        "COALESCE_REQUESTS": "1",
+    }[variable]
+    with pytest.raises(SettingsError, match=f"^{variable}.* must not contain control characters"):
+        Settings.from_env({variable: valid + char})
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "DATA_2_URL"])
+@pytest.mark.parametrize("dsn", ["postgresql+asyncpg://u:pw@h/db", "postgresql+psycopg2://h/db"])
+def test_a_database_url_with_a_driver_suffix_is_rejected(variable: str, dsn: str) -> None:
+    with pytest.raises(SettingsError, match=rf"^{variable}: .*no \+driver"):
+        Settings.from_env({variable: dsn})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SOURCE_TIMEOUT_S": "1e306"}, "SOURCE_TIMEOUT_S must be a finite number > 0 and <="),
+        ({"SOURCE_TIMEOUT_S": "2147483"}, "SOURCE_TIMEOUT_S must be a finite number > 0 and <="),
+        ({"SOURCE_TIMEOUT_S": "nan"}, "SOURCE_TIMEOUT_S must be a finite number"),
+        ({"SOURCE_TIMEOUT_S": "inf"}, "SOURCE_TIMEOUT_S must be a finite number"),
+        ({"STATEMENT_TIMEOUT_MS": "2147483648"}, "STATEMENT_TIMEOUT_MS must be >= 1 and <="),
+        ({"STATEMENT_TIMEOUT_MS": "0"}, "STATEMENT_TIMEOUT_MS must be >= 1"),
+        ({"CONNECTION_CHECK_INTERVAL_MS": "2147483648"}, "CONNECTION_CHECK_INTERVAL_MS must be"),
+        ({"CONNECTION_CHECK_INTERVAL_MS": "-1"}, "CONNECTION_CHECK_INTERVAL_MS must be >= 0"),
+        ({"SHUTDOWN_GRACE_S": "inf"}, "SHUTDOWN_GRACE_S must be a finite number >= 0"),
+        ({"SHUTDOWN_GRACE_S": "nan"}, "SHUTDOWN_GRACE_S must be a finite number >= 0"),
+        ({"SHUTDOWN_GRACE_S": "-1"}, "SHUTDOWN_GRACE_S must be a finite number >= 0"),
+        ({"POOL_MAX_SIZE": "100000"}, "POOL_MAX_SIZE must be >= 1 and <="),
+        ({"HTTP_MAX_CONNECTIONS": "1000000"}, "HTTP_MAX_CONNECTIONS must be >= 1 and <="),
+        ({"HTTP_MAX_BODY_BYTES": str(2**40)}, "HTTP_MAX_BODY_BYTES must be >= 1 and <="),
+    ],
+)
+def test_values_out_of_range_are_rejected_with_the_variable_named(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"^{message}"):
+        Settings.from_env(env)
+
+
+def test_the_largest_timeouts_fit_postgresqls_int32_milliseconds() -> None:
+    pg_max_ms = 2**31 - 1
+    settings = Settings.from_env(
+        {
+            "SOURCE_TIMEOUT_S": "2147482",
+            "CONNECTION_CHECK_INTERVAL_MS": str(pg_max_ms),
+            "SHUTDOWN_GRACE_S": "0",
+        }
+    )
+    assert settings.statement_timeout_ms_for(settings.sources[0]) <= pg_max_ms
+    assert settings.connection_check_interval_ms == pg_max_ms
+    assert settings.shutdown_grace_s == 0.0
+    explicit = Settings.from_env({"STATEMENT_TIMEOUT_MS": str(pg_max_ms)})
+    assert explicit.statement_timeout_ms_for(explicit.sources[0]) == pg_max_ms
+
+
+def test_the_message_about_a_huge_bad_number_is_bounded() -> None:
+    with pytest.raises(SettingsError, match=r"^SOURCE_TIMEOUT_S must be a number") as error:
+        Settings.from_env({"SOURCE_TIMEOUT_S": "x" * 200_000})
+    assert len(str(error.value)) < 200
+    with pytest.raises(SettingsError, match=r"^POOL_MAX_SIZE must be an integer") as error:
+        Settings.from_env({"POOL_MAX_SIZE": "9" * 200_000})  # too many digits for int()
+    assert len(str(error.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "postgresql+asyncpg://u:pw@h/db"),
+        ("SHUTDOWN_GRACE_S", "nan"),
+        ("SOURCE_TIMEOUT_S", "1e306"),
+        ("LOG_LEVEL", "info\nINJECTED"),
+        ("EMBEDDED_PG_DIR", "dir\nINJECTED"),
+    ],
+)
+def test_serve_exits_2_with_one_line_naming_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    import service.server
+    from service.__main__ import main
+
+    def must_not_start(*args: object, **kwargs: object) -> int:
+        raise AssertionError("the server started with a broken configuration")
+
+    # A database URL for every source, so that an accepted configuration would reach run().
+    monkeypatch.setattr(service.server, "run", must_not_start)
+    for name in ("SOURCES_FILE", "DATA_1_URL", "DATA_2_URL", "DATA_3_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/db")
+    monkeypatch.setenv(variable, value)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"configuration error: {variable}")
+    assert err.count("\n") == 1
+    assert err.endswith("\n")
