@@ -10,7 +10,7 @@ from typing import Any, cast
 import httpx
 import orjson
 
-from .redact import short_repr
+from .redact import redact_url, short_repr
 from .rows import InvalidRowsError
 
 __all__ = ["BodyTooLargeError", "HttpJsonSource", "HttpStatusError", "open_http_client"]
@@ -41,7 +41,7 @@ def open_http_client(*, max_connections: int) -> httpx.AsyncClient:
         ),
         follow_redirects=False,
         trust_env=False,
-        # Compressed bodies are decoded here, under the size limit (see _read_body).
+        # Compressed bodies are decoded here, under the size limit (see _CappedDecoder).
         headers={"Accept": "application/json", "Accept-Encoding": "gzip, deflate"},
     )
 
@@ -51,7 +51,9 @@ class HttpJsonSource:
 
     The body is streamed and abandoned as soon as it passes ``max_body_bytes``, so
     a huge or endless body cannot eat memory; a server that trickles bytes is cut
-    off by the deadline. Redirects are followed only when ``follow_redirects``.
+    off by the deadline. A gzip or deflate (zlib-wrapped or raw) body is decoded
+    under the same limit. Redirects are followed only when ``follow_redirects``.
+    Errors name the URL without its userinfo or query values: they are logged.
     """
 
     def __init__(
@@ -75,8 +77,11 @@ class HttpJsonSource:
 
     @property
     def url(self) -> str:
-        """Where the source is read from."""
+        """Where the source is read from; it may hold credentials (log :func:`redact_url` of it)."""
         return self._url
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r} {redact_url(self._url)}>"
 
     async def fetch(self) -> Sequence[Mapping[str, Any]]:
         body = await self._read_body()
@@ -191,4 +196,5 @@ def _wbits(head: bytes) -> int:
 
 def _raise_for_status(response: httpx.Response) -> None:
     if not 200 <= response.status_code < 300:
-        raise HttpStatusError(f"HTTP {response.status_code} from {response.url}")
+        # The URL may carry a password or an API key, and this message is logged.
+        raise HttpStatusError(f"HTTP {response.status_code} from {redact_url(str(response.url))}")

@@ -121,6 +121,37 @@ async def test_non_2xx_status_is_an_error(status: int) -> None:
         await source.fetch()
 
 
+SECRET_URL = "http://svc:s3cretPW@source.test/data.json?api_key=k3y-123&page=2"
+SECRETS = ("svc", "s3cretPW", "k3y-123")
+
+
+@pytest.mark.parametrize("status", [302, 500])
+async def test_status_error_keeps_the_url_credentials_out_of_the_message(
+    status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = source_with(lambda _: json_answer({"error": "boom"}, status), url=SECRET_URL)
+    for read in (source.fetch, source.check):
+        with pytest.raises(HttpStatusError) as raised:
+            await read()
+        assert str(raised.value) == (
+            f"HTTP {status} from http://source.test/data.json?api_key=***&page=***"
+        )
+    result = await gather([source], timeout_s=2.0)
+    assert result.reports[0].error is not None
+    assert "source.test" in result.reports[0].error
+    assert "source.test" in caplog.text
+    for secret in SECRETS:
+        assert secret not in result.reports[0].error
+        assert secret not in caplog.text
+
+
+def test_repr_of_a_source_keeps_the_url_credentials_out() -> None:
+    text = repr(source_with(lambda _: json_answer(ROWS), url=SECRET_URL))
+    assert "source.test" in text
+    for secret in SECRETS:
+        assert secret not in text
+
+
 async def test_body_that_is_not_json_is_invalid() -> None:
     source = source_with(lambda _: answer(b"<html>oops</html>"))
     with pytest.raises(InvalidRowsError, match="not JSON"):
