@@ -6,7 +6,12 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Outcome", "SourceReport", "server_timing_header"]
+from .redact import redact_text
+
+__all__ = ["MAX_ERROR_CHARS", "Outcome", "SourceReport", "server_timing_header"]
+
+#: The longest error message a report keeps: it goes into log lines and answers.
+MAX_ERROR_CHARS = 300
 
 
 class Outcome(enum.Enum):
@@ -39,20 +44,36 @@ class SourceReport:
         rows: int = 0,
         error: BaseException | None = None,
     ) -> SourceReport:
-        """A report, with the error (if any) reduced to its type name and message."""
+        """A report, with the error (if any) reduced to its type name and message.
+
+        The message is made safe to log and to answer: URLs and DSNs in it lose their
+        userinfo and query values, and it is cut to :data:`MAX_ERROR_CHARS`.
+        """
         return cls(
             source=source,
             outcome=outcome,
             elapsed_ms=elapsed_ms,
             rows=rows,
             error_type=type(error).__name__ if error is not None else None,
-            error=str(error) if error is not None else None,
+            error=_safe_message(error) if error is not None else None,
         )
 
     @property
     def failed(self) -> bool:
         """True when the source contributed nothing."""
         return self.outcome is not Outcome.OK
+
+
+def _safe_message(error: BaseException) -> str:
+    try:
+        message = str(error)
+    except Exception:  # a hostile __str__
+        return f"<unprintable {type(error).__name__}>"
+    # Redacted before it is cut: a URL across the cut would otherwise not parse as one.
+    message = redact_text(message)
+    if len(message) <= MAX_ERROR_CHARS:
+        return message
+    return f"{message[: MAX_ERROR_CHARS - 3]}..."
 
 
 def server_timing_header(reports: Iterable[SourceReport]) -> str:
