@@ -64,7 +64,9 @@ def lab(request: pytest.FixtureRequest, pg_dsn: str) -> Iterator[Lab]:
     victim: str = request.param
     port = closed_port()
     upstream = Upstream.from_dsn(pg_dsn)
-    proxied = FaultProxy(upstream, port=port).dsn()
+    # sslmode=disable: with asyncpg's default (prefer), a cancel request opens with an
+    # SSLRequest, and the proxy's "drop_cancel" only recognises one that comes first.
+    proxied = FaultProxy(upstream, port=port).dsn() + "?sslmode=disable"
     env = {
         "DATABASE_URL": pg_dsn,
         f"{victim.upper()}_URL": proxied,
@@ -142,20 +144,65 @@ def assert_victim_dropped(lab: Lab, answer: Answer, how: str) -> None:
     assert all(desc == "ok" for name, desc in answer.timing.items() if name != lab.victim)
 
 
-async def no_leftover_queries(dsn: str, within_s: float) -> None:
-    async with admin(dsn) as conn:
-        rows: list[Any] = []
-        with trio.move_on_after(within_s):
-            while True:
-                rows = await conn.fetch(
-                    "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1"
-                    " AND state <> 'idle'",
-                    APPLICATION_NAME,
-                )
-                if not rows:
-                    return
-                await trio.sleep(0.05)
-        pytest.fail(f"queries of the service still running: {[dict(r) for r in rows]}")
+#: A query the service gave up on is gone from the server this soon after the request began,
+#: when the cancel reaches the server (or the closed connection is noticed through
+#: client_connection_check_interval): well before statement_timeout (timeout + 1 s) would end it.
+CANCELLED_QUERY_GONE_S = TIMEOUT_S + 0.7
+#: ... and when the cancel request is lost: statement_timeout (timeout + 1 s), plus some slack.
+LOST_CANCEL_QUERY_GONE_S = TIMEOUT_S + 1.0 + 0.3
+
+
+async def victim_queries(conn: Any, victim: str) -> list[Any]:
+    """The service's queries on the victim's table that the server is running now."""
+    # Within a transaction, pg_stat_activity is a snapshot taken once: clear it to see now.
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    rows: list[Any] = await conn.fetch(
+        "SELECT pid, state, wait_event, query FROM pg_stat_activity"
+        " WHERE application_name = $1 AND state <> 'idle' AND strpos(query, $2) > 0",
+        APPLICATION_NAME,
+        victim,
+    )
+    return rows
+
+
+async def get_data_seen_on_the_server(lab: Lab, conn: Any) -> tuple[Answer, float]:
+    """GET /data, and the time it was sent; fails unless the victim's query reached the server."""
+    answers: list[Answer] = []
+
+    async def request() -> None:
+        answers.append(await get_data(lab.url))
+
+    async with trio.open_nursery() as nursery:
+        started = trio.current_time()
+        nursery.start_soon(request)
+        seen = False
+        while not seen and trio.current_time() < started + TIMEOUT_S:
+            seen = bool(await victim_queries(conn, lab.victim))
+            await trio.sleep(0.01)
+    assert seen, f"the query on {lab.victim} never reached the server"
+    [answer] = answers
+    return answer, started
+
+
+async def assert_victim_query_gone(
+    conn: Any, victim: str, *, started: float, within_s: float
+) -> None:
+    """Poll pg_stat_activity until the victim's query is gone; fail ``within_s`` after ``started``.
+
+    Called while the query cannot end by itself (its lock still held, its sleep still
+    running), so only the service's cancel or the server's own limits can end it.
+    """
+    while True:
+        polled_at = trio.current_time()
+        running = await victim_queries(conn, victim)
+        if not running:
+            return
+        if polled_at - started >= within_s:
+            pytest.fail(
+                f"{polled_at - started:.2f} s after the request, the server still runs the"
+                f" service's query on {victim}: {[dict(r) for r in running]}"
+            )
+        await trio.sleep(0.05)
 
 
 # -- network faults, through the proxy ------------------------------------------------------
@@ -191,10 +238,16 @@ async def test_lost_cancel_request_still_meets_the_deadline(lab: Lab) -> None:
         proxy.set_mode("drop_cancel")
         async with conn.transaction():
             await conn.execute(f"LOCK TABLE {lab.victim} IN ACCESS EXCLUSIVE MODE")
-            assert_victim_dropped(lab, await get_data(lab.url), "timeout")
-        # The query the service gave up on dies on the server all the same: the closed
-        # connection is noticed (client_connection_check_interval), statement_timeout backs it.
-        await no_leftover_queries(lab.pg_dsn, within_s=TIMEOUT_S + 1.0)
+            answer, started = await get_data_seen_on_the_server(lab, conn)
+            assert_victim_dropped(lab, answer, "timeout")
+            # The lock is still held, yet the query the service gave up on dies on the
+            # server: statement_timeout ends it (and the connection the service closes is
+            # noticed through client_connection_check_interval).
+            await assert_victim_query_gone(
+                conn, lab.victim, started=started, within_s=LOST_CANCEL_QUERY_GONE_S
+            )
+            if lab.victim == "data_2":  # the raw-SQL source did ask, and the proxy lost it
+                assert proxy.cancels_dropped >= 1
         proxy.set_mode("pass")
         await assert_whole(lab)
 
@@ -231,18 +284,26 @@ async def test_query_blocked_by_a_lock(lab: Lab) -> None:
         await assert_whole(lab)
         async with conn.transaction():
             await conn.execute(f"LOCK TABLE {lab.victim} IN ACCESS EXCLUSIVE MODE")
-            assert_victim_dropped(lab, await get_data(lab.url), "timeout")
-        await no_leftover_queries(lab.pg_dsn, within_s=1.0)
+            answer, started = await get_data_seen_on_the_server(lab, conn)
+            assert_victim_dropped(lab, answer, "timeout")
+            # Still locked: only the service's cancel can end the query this soon.
+            await assert_victim_query_gone(
+                conn, lab.victim, started=started, within_s=CANCELLED_QUERY_GONE_S
+            )
         await assert_whole(lab)
 
 
 async def test_pg_sleep_past_the_deadline(lab: Lab) -> None:
     async with proxy_for(lab), admin(lab.pg_dsn) as conn:
         await assert_whole(lab)
-        view = "SELECT id, name FROM {real} CROSS JOIN pg_sleep(%s)" % (TIMEOUT_S * 3)
+        # Sleeps for 3 s, past statement_timeout too: only the cancel can end it in time.
+        view = "SELECT id, name FROM {real} CROSS JOIN pg_sleep(%s)" % (TIMEOUT_S * 6)
         async with victim_replaced_by(conn, lab.victim, view):
-            assert_victim_dropped(lab, await get_data(lab.url), "timeout")
-            await no_leftover_queries(lab.pg_dsn, within_s=1.0)
+            answer, started = await get_data_seen_on_the_server(lab, conn)
+            assert_victim_dropped(lab, answer, "timeout")
+            await assert_victim_query_gone(
+                conn, lab.victim, started=started, within_s=CANCELLED_QUERY_GONE_S
+            )
         await assert_whole(lab)
 
 
