@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -68,33 +68,72 @@ def outcomes(result: FanoutResult) -> dict[str, Outcome]:
     return {report.source: report.outcome for report in result.reports}
 
 
-async def busy_service_queries(conn: Any) -> list[Any]:
+#: A query the service gave up on is gone from the server this soon after the request began,
+#: when the cancel reaches the server (or the closed connection is noticed through
+#: client_connection_check_interval): well before statement_timeout (timeout + 1 s) would end it.
+CANCELLED_QUERY_GONE_S = TIMEOUT_S + 0.7
+#: ... and when no cancel reaches the server: statement_timeout (timeout + 1 s), plus some slack.
+LOST_CANCEL_QUERY_GONE_S = TIMEOUT_S + 1.0 + 0.3
+
+
+async def service_queries_on(conn: Any, table: str) -> list[Any]:
+    """The service's queries on ``table`` that the server is running now."""
+    # Within a transaction, pg_stat_activity is a snapshot taken once: clear it to see now.
+    # A backend waiting in ClientRead runs nothing: its query has ended (after an error in
+    # the middle of the extended protocol it stays "active" until the client's Sync).
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
     rows: list[Any] = await conn.fetch(
-        "SELECT pid, state, query FROM pg_stat_activity "
-        "WHERE application_name = $1 AND state <> 'idle' AND pid <> pg_backend_pid()",
+        "SELECT pid, state, wait_event, query FROM pg_stat_activity"
+        " WHERE application_name = $1 AND state <> 'idle' AND strpos(query, $2) > 0"
+        " AND wait_event IS DISTINCT FROM 'ClientRead'",
         APPLICATION_NAME,
+        table,
     )
     return rows
 
 
-async def wait_for_a_service_query(conn: Any) -> None:
-    """Poll pg_stat_activity until a query of the service is running."""
+async def gather_seen_on_the_server(
+    backends: Backends, conn: Any, table: str, *, once_seen: Callable[[], object] = lambda: None
+) -> tuple[FanoutResult, float, float]:
+    """The fan-out's result, its duration and start; fails unless the query on ``table``
+    reached the server (``once_seen`` is called then, while the fan-out still runs)."""
+    finished: list[tuple[FanoutResult, float]] = []
+
+    async def request() -> None:
+        finished.append(await timed_gather(backends))
+
+    async with trio.open_nursery() as nursery:
+        started = trio.current_time()
+        nursery.start_soon(request)
+        seen = False
+        while not seen and trio.current_time() < started + TIMEOUT_S:
+            seen = bool(await service_queries_on(conn, table))
+            await trio.sleep(0.01)
+        if seen:
+            once_seen()
+    assert seen, f"the query on {table} never reached the server"
+    [(result, elapsed)] = finished
+    return result, elapsed, started
+
+
+async def assert_query_gone(conn: Any, table: str, *, started: float, within_s: float) -> None:
+    """Poll pg_stat_activity until the service's query on ``table`` is gone; fail ``within_s``
+    after ``started``.
+
+    Called while the query cannot end by itself (its lock still held), so only the
+    service's cancel or the server's own limits can end it.
+    """
     while True:
-        if await busy_service_queries(conn):
+        polled_at = trio.current_time()
+        running = await service_queries_on(conn, table)
+        if not running:
             return
-        await trio.sleep(0.01)
-
-
-async def assert_no_leftover_queries(conn: Any, within_s: float = 3.0) -> None:
-    """Poll pg_stat_activity until no query of the service is running."""
-    leftovers: list[Any] = []
-    with trio.move_on_after(within_s):
-        while True:
-            leftovers = await busy_service_queries(conn)
-            if not leftovers:
-                return
-            await trio.sleep(0.05)
-    pytest.fail(f"queries of the service still running: {[dict(r) for r in leftovers]}")
+        if polled_at - started >= within_s:
+            pytest.fail(
+                f"{polled_at - started:.2f} s after the request, the server still runs the"
+                f" service's query on {table}: {[dict(r) for r in running]}"
+            )
+        await trio.sleep(0.05)
 
 
 async def test_full_answer_has_the_60_seeded_rows_sorted(pg_dsn: str) -> None:
@@ -119,12 +158,14 @@ async def test_source_blocked_by_a_lock_is_dropped_within_the_deadline(
     async with open_backends(settings_for(pg_dsn)) as backends, admin(backends, pg_dsn) as conn:
         async with conn.transaction():
             await conn.execute(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE")
-            result, elapsed = await timed_gather(backends)
+            result, elapsed, started = await gather_seen_on_the_server(backends, conn, locked)
             assert elapsed < TIMEOUT_S + SLACK_S
             assert outcomes(result)[locked] is Outcome.TIMEOUT
             expected = {r["id"] for r in result.rows}
             assert len(expected) == 40
-        await assert_no_leftover_queries(conn)
+            # Still locked: only the service's cancel (raw SQL) or its closed connection
+            # (ORM, noticed through client_connection_check_interval) ends the query this soon.
+            await assert_query_gone(conn, locked, started=started, within_s=CANCELLED_QUERY_GONE_S)
         # The pools recovered: the next answer is whole again.
         result, _ = await timed_gather(backends)
         assert [row["id"] for row in result.rows] == ALL_IDS
@@ -203,32 +244,27 @@ async def test_server_side_statement_timeout_and_application_name_are_set(pg_dsn
 
 
 @pytest.mark.parametrize("silenced", ["data_1", "data_3"])
-async def test_answer_lost_in_a_silent_network_while_the_query_runs(
+async def test_network_going_silent_while_the_query_waits_on_the_server(
     pg_dsn: str, silenced: str
 ) -> None:
-    """The query reaches the server, then the network goes silent before the answer."""
+    """The query reaches the server, then the network goes silent: no answer, no cancel."""
     async with proxied(pg_dsn) as proxy:
         settings = settings_for(pg_dsn, **{silenced: proxy.dsn()})
         async with open_backends(settings) as backends, admin(backends, pg_dsn) as conn:
-            finished: list[tuple[FanoutResult, float]] = []
-
-            async def request() -> None:
-                finished.append(await timed_gather(backends))
-
-            async with trio.open_nursery() as requests, conn.transaction():
+            async with conn.transaction():
                 await conn.execute(f"LOCK TABLE {silenced} IN ACCESS EXCLUSIVE MODE")
-                requests.start_soon(request)
-                # Wait until the service's query is on the server, blocked on the lock.
-                with trio.fail_after(TIMEOUT_S / 2):
-                    await wait_for_a_service_query(conn)
-                proxy.blackhole()
-                # Leaving this block releases the lock: the server answers into the silence.
-            [(result, elapsed)] = finished
-            assert elapsed < TIMEOUT_S + SLACK_S
-            assert outcomes(result)[silenced] is Outcome.TIMEOUT
-            assert len(result.rows) == 40
+                result, elapsed, started = await gather_seen_on_the_server(
+                    backends, conn, silenced, once_seen=proxy.blackhole
+                )
+                assert elapsed < TIMEOUT_S + SLACK_S
+                assert outcomes(result)[silenced] is Outcome.TIMEOUT
+                assert len(result.rows) == 40
+                # The lock still holds the query and nothing the service sends or closes
+                # gets through, yet the query dies on the server: statement_timeout ends it.
+                await assert_query_gone(
+                    conn, silenced, started=started, within_s=LOST_CANCEL_QUERY_GONE_S
+                )
             proxy.heal()
-            await assert_no_leftover_queries(conn)
             healed, _ = await timed_gather(backends)
             assert [row["id"] for row in healed.rows] == ALL_IDS
 
