@@ -155,10 +155,13 @@ LOST_CANCEL_QUERY_GONE_S = TIMEOUT_S + 1.0 + 0.3
 async def victim_queries(conn: Any, victim: str) -> list[Any]:
     """The service's queries on the victim's table that the server is running now."""
     # Within a transaction, pg_stat_activity is a snapshot taken once: clear it to see now.
+    # A backend waiting in ClientRead runs nothing: its query has ended (after an error in
+    # the middle of the extended protocol it stays "active" until the client's Sync).
     await conn.execute("SELECT pg_stat_clear_snapshot()")
     rows: list[Any] = await conn.fetch(
         "SELECT pid, state, wait_event, query FROM pg_stat_activity"
-        " WHERE application_name = $1 AND state <> 'idle' AND strpos(query, $2) > 0",
+        " WHERE application_name = $1 AND state <> 'idle' AND strpos(query, $2) > 0"
+        " AND wait_event IS DISTINCT FROM 'ClientRead'",
         APPLICATION_NAME,
         victim,
     )
