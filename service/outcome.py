@@ -21,6 +21,7 @@ class Outcome(enum.Enum):
     TIMEOUT = "timeout"
     ERROR = "error"
     INVALID = "invalid"
+    BUSY = "busy"  # not tried: the source already had as many reads in flight as it can take
 
 
 @dataclass(frozen=True, slots=True)

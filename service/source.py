@@ -8,7 +8,11 @@ from typing import Any, Protocol, runtime_checkable
 import trio
 import trio.lowlevel
 
-__all__ = ["FakeSource", "Source"]
+__all__ = ["FakeSource", "Source", "SourceBusyError"]
+
+
+class SourceBusyError(Exception):
+    """The source already has as many reads in flight as it can serve; this one was not tried."""
 
 
 @runtime_checkable

@@ -164,3 +164,35 @@ async def test_a_source_can_have_its_own_deadline(autojump_clock: trio.testing.M
     assert result.rows == rows(1)
     assert [r.outcome for r in result.reports] == [Outcome.OK, Outcome.TIMEOUT, Outcome.TIMEOUT]
     assert [r.elapsed_ms for r in result.reports] == pytest.approx([3000.0, 500.0, 2000.0])
+
+
+async def test_deadline_and_durations_count_from_the_given_start_not_from_the_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A request that waited 0.3 s before its fan-out began: its sources get what is left of
+    its deadline, and Server-Timing shows the time since the request's start."""
+    called = trio.current_time()
+    result = await gather(
+        [FakeSource("quick", rows(1), delay_s=0.2), FakeSource("hung", rows(2), delay_s=60)],
+        timeout_s=2.0,
+        started=called - 0.3,
+    )
+    assert trio.current_time() - called == pytest.approx(1.7)
+    assert [r.elapsed_ms for r in result.reports] == pytest.approx([500.0, 2000.0])
+    assert [r.outcome for r in result.reports] == [Outcome.OK, Outcome.TIMEOUT]
+
+
+async def test_repeated_failures_of_a_source_are_logged_once_per_interval_with_a_count(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    from service.log_throttle import LogThrottle
+
+    throttle = LogThrottle(10.0, trio.current_time)
+    broken = FakeSource("broken", error=OSError("refused"))
+    for _ in range(5):  # at 0, 3, 6, 9 and 12 s
+        await gather([broken], timeout_s=2.0, throttle=throttle)
+        await trio.sleep(3.0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert "more like it" not in warnings[0]
+    assert warnings[1].endswith("(and 3 more like it since the last line)")
