@@ -36,18 +36,23 @@ class Coalescer(Generic[T]):
     starts a new one: results are never reused after they are delivered.
     """
 
-    def __init__(self, read: Callable[[], Awaitable[T]], nursery: trio.Nursery) -> None:
+    def __init__(self, read: Callable[[float], Awaitable[T]], nursery: trio.Nursery) -> None:
         self._read = read
         self._nursery = nursery
         self._flight: _Flight[T] | None = None
 
-    async def read(self) -> tuple[T, bool]:
-        """The result of the fan-out in flight (or of a new one), and whether it was shared."""
+    async def read(self, arrived: float) -> tuple[T, bool]:
+        """The result of the fan-out in flight (or of a new one), and whether it was shared.
+
+        ``arrived`` is the caller's arrival (``trio.current_time()``). A new fan-out
+        counts its deadlines from it, not from when its task gets to run: the caller
+        that started it must be answered by its own deadline too.
+        """
         flight = self._flight
         joined = flight is not None
         if flight is None:
             flight = self._flight = _Flight[T]()
-            self._nursery.start_soon(self._fly, flight)
+            self._nursery.start_soon(self._fly, flight, arrived)
         else:
             flight.shared += 1
         await flight.done.wait()
@@ -56,9 +61,9 @@ class Coalescer(Generic[T]):
         assert flight.result is not None
         return flight.result, joined
 
-    async def _fly(self, flight: _Flight[T]) -> None:
+    async def _fly(self, flight: _Flight[T], started: float) -> None:
         try:
-            flight.result = await self._read()
+            flight.result = await self._read(started)
         except Exception as exc:  # gather() does not raise; if it ever does, waiters must know
             logger.exception("shared fan-out failed")
             flight.error = exc

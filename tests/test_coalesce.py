@@ -23,12 +23,12 @@ ROWS = [{"id": 1, "name": "Test 1"}]
 async def test_callers_during_a_flight_share_it(autojump_clock: trio.testing.MockClock) -> None:
     source = FakeSource("s", ROWS, delay_s=1.0)
     async with trio.open_nursery() as nursery:
-        coalescer = Coalescer(lambda: gather([source], 2.0), nursery)
+        coalescer = Coalescer(lambda started: gather([source], 2.0, started=started), nursery)
         got: list[tuple[FanoutResult, bool]] = []
 
         async def call(after_s: float) -> None:
             await trio.sleep(after_s)
-            got.append(await coalescer.read())
+            got.append(await coalescer.read(trio.current_time()))
 
         for after_s in (0.0, 0.2, 0.9):
             nursery.start_soon(call, after_s)
@@ -42,9 +42,9 @@ async def test_a_caller_after_the_flight_starts_a_new_one(
 ) -> None:
     source = FakeSource("s", ROWS, delay_s=0.5)
     async with trio.open_nursery() as nursery:
-        coalescer = Coalescer(lambda: gather([source], 2.0), nursery)
-        _, first_shared = await coalescer.read()
-        _, second_shared = await coalescer.read()
+        coalescer = Coalescer(lambda started: gather([source], 2.0, started=started), nursery)
+        _, first_shared = await coalescer.read(trio.current_time())
+        _, second_shared = await coalescer.read(trio.current_time())
     assert source.calls == 2
     assert (first_shared, second_shared) == (False, False)
 
@@ -54,17 +54,17 @@ async def test_the_caller_that_started_it_leaving_does_not_cancel_it(
 ) -> None:
     source = FakeSource("s", ROWS, delay_s=1.0)
     async with trio.open_nursery() as nursery:
-        coalescer = Coalescer(lambda: gather([source], 2.0), nursery)
+        coalescer = Coalescer(lambda started: gather([source], 2.0, started=started), nursery)
         results: list[FanoutResult] = []
 
         async def patient() -> None:
             await trio.sleep(0.1)
-            result, _ = await coalescer.read()
+            result, _ = await coalescer.read(trio.current_time())
             results.append(result)
 
         nursery.start_soon(patient)
         with trio.move_on_after(0.5):  # the client that started the read disconnects
-            await coalescer.read()
+            await coalescer.read(trio.current_time())
     assert source.cancelled == 0
     assert [result.rows for result in results] == [ROWS]
 
@@ -74,18 +74,87 @@ async def test_joined_caller_is_answered_before_its_own_deadline(
 ) -> None:
     hung = FakeSource("hung", ROWS, delay_s=60.0)
     async with trio.open_nursery() as nursery:
-        coalescer = Coalescer(lambda: gather([hung], 2.0), nursery)
+        coalescer = Coalescer(lambda started: gather([hung], 2.0, started=started), nursery)
         finished: list[float] = []
 
         async def call(after_s: float) -> None:
             await trio.sleep(after_s)
             arrived = trio.current_time()
-            await coalescer.read()
+            await coalescer.read(trio.current_time())
             finished.append(trio.current_time() - arrived)
 
         nursery.start_soon(call, 0.0)
         nursery.start_soon(call, 1.5)
     assert sorted(finished) == pytest.approx([0.5, 2.0])
+
+
+async def test_a_new_flight_counts_its_deadline_from_the_first_callers_arrival(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The caller arrived 0.3 s before the flight could start (a busy worker): it is still
+    answered by its own deadline, not 2 s after the flight's task began."""
+    hung = FakeSource("hung", ROWS, delay_s=60.0)
+    async with trio.open_nursery() as nursery:
+        coalescer = Coalescer(lambda started: gather([hung], 2.0, started=started), nursery)
+        called = trio.current_time()
+        result, _ = await coalescer.read(called - 0.3)
+    assert trio.current_time() - called == pytest.approx(1.7)
+    assert [report.elapsed_ms for report in result.reports] == pytest.approx([2000.0])
+
+
+async def test_a_failed_flight_fails_each_of_its_callers_and_the_next_caller_starts_anew(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[float] = []
+
+    async def read(started: float) -> FanoutResult:
+        attempts.append(started)
+        await trio.sleep(0.5)
+        if len(attempts) == 1:
+            raise ValueError("boom")
+        return FanoutResult(rows=[], reports=[])
+
+    errors: list[BaseException] = []
+    async with trio.open_nursery() as nursery:
+        coalescer = Coalescer(read, nursery)
+
+        async def call(after_s: float) -> None:
+            await trio.sleep(after_s)
+            try:
+                await coalescer.read(trio.current_time())
+            except RuntimeError as exc:
+                errors.append(exc)
+
+        nursery.start_soon(call, 0.0)
+        nursery.start_soon(call, 0.1)
+    assert [str(exc) for exc in errors] == ["the shared fan-out failed"] * 2
+    assert all(isinstance(exc.__cause__, ValueError) for exc in errors)
+    async with trio.open_nursery() as nursery:
+        coalescer = Coalescer(read, nursery)
+        result, shared = await coalescer.read(trio.current_time())
+    assert (result.rows, shared, len(attempts)) == ([], False, 2)
+
+
+async def test_callers_of_a_flight_cut_short_by_shutdown_get_an_error_not_a_hang(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    source = FakeSource("s", ROWS, delay_s=10.0)
+    errors: list[str] = []
+    async with trio.open_nursery() as callers, trio.open_nursery() as app_nursery:
+        coalescer = Coalescer(lambda started: gather([source], 20.0, started=started), app_nursery)
+
+        async def call() -> None:
+            try:
+                await coalescer.read(trio.current_time())
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+        callers.start_soon(call)
+        callers.start_soon(call)
+        await trio.sleep(1.0)
+        app_nursery.cancel_scope.cancel()  # the app's nursery closes: shutdown
+    assert errors == ["the shared fan-out failed"] * 2
+    assert trio.current_time() < 2.0
 
 
 def app_with(source: Source, **env: str) -> Any:
