@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+import asyncio
+from collections.abc import Callable, Coroutine
 from contextvars import Context, Token
 from typing import Any, TypeVar
 
@@ -39,7 +40,12 @@ class use_loop:
 T = TypeVar("T")
 
 
-async def run_isolated(loop: Any, coro: Coroutine[Any, Any, T]) -> T:
+async def run_isolated(
+    loop: Any,
+    coro: Coroutine[Any, Any, T],
+    *,
+    on_done: Callable[[asyncio.Future[T]], object] | None = None,
+) -> T:
     """Run an asyncio coroutine on ``loop`` from trio, in an empty context, and return its result.
 
     Like ``loop.run_aio_coroutine``, except for the context: an asyncio task copies
@@ -47,8 +53,11 @@ async def run_isolated(loop: Any, coro: Coroutine[Any, Any, T]) -> T:
     keeps a cancelled timer until it would have fired, so a request's context (its
     request object, response and all) would stay alive that long: minutes, for
     asyncpg's pool, which leaked about 10 kB per query under load. Cancelling the
-    calling trio scope cancels the task, as with ``run_aio_coroutine``.
+    calling trio scope cancels the task, as with ``run_aio_coroutine``. ``on_done`` is
+    called with the task when it ends, even when it was cancelled before it started.
     """
     task = loop.create_task(coro, context=Context())
+    if on_done is not None:
+        task.add_done_callback(on_done)
     result: T = await trio_asyncio.run_aio_future(task)
     return result

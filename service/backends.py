@@ -13,6 +13,7 @@ import trio
 import trio_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .bulkhead import Bulkhead
 from .http_source import HttpJsonSource, open_http_client
 from .orm_source import OrmTableSource, create_orm_engine, track_connections
 from .pg_pool import PgPool, open_pg_pool
@@ -109,7 +110,9 @@ async def _open_source(
         )
         backends.engines[config.name] = engine
         backends.terminators.append(track_connections(engine))
-        return OrmTableSource(config.name, config.table, engine, backends.loop)
+        return OrmTableSource(
+            config.name, config.table, engine, backends.loop, Bulkhead(settings.pool_max_size)
+        )
     pool = await stack.enter_async_context(
         open_pg_pool(
             config.dsn, backends.loop, max_size=settings.pool_max_size, connect_kwargs=kwargs
@@ -137,16 +140,9 @@ async def _close_engines(backends: Backends) -> None:
 
 
 async def _prewarm(sources: Sequence[Source], settings: Settings) -> None:
-    """Check each source once, concurrently, within the source timeout; log what fails."""
+    """Check each source once, concurrently, within the source timeout (check_sources logs
+    what fails)."""
     timeouts = settings.source_timeouts()
     for report in await check_sources(sources, settings.source_timeout_s, timeouts=timeouts):
-        if report.failed:
-            logger.warning(
-                "source %s is not ready at start-up: %s %s %s",
-                report.source,
-                report.outcome.value,
-                report.error_type or "",
-                report.error or "",
-            )
-        else:
+        if not report.failed:
             logger.info("source %s is ready (%.1f ms)", report.source, report.elapsed_ms)

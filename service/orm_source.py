@@ -9,18 +9,23 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import event, exc, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .aio import run_isolated
+from .bulkhead import Bulkhead
 from .models import DataRow, data_row_model
 
 __all__ = ["OrmTableSource", "create_orm_engine", "track_connections"]
 
 logger = logging.getLogger("service.orm_source")
 
-#: How long a cancelled ORM read may take to wind down after its connection is killed.
-_CLEANUP_S = 0.02
+#: How long an interrupted connection may take to become reusable (the server acknowledging
+#: the cancel of its query) before it is terminated instead. The same bound as the raw-SQL pool.
+RELEASE_TIMEOUT_S = 1.0
+
+#: Set in a pooled connection's ``info`` while the service interrupts its query on purpose.
+_INTERRUPTED = "service.interrupted"
 
 
 def create_orm_engine(dsn: str, *, max_size: int, connect_kwargs: dict[str, Any]) -> AsyncEngine:
@@ -40,6 +45,7 @@ def create_orm_engine(dsn: str, *, max_size: int, connect_kwargs: dict[str, Any]
         connect_args=connect_kwargs,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    event.listen(engine.sync_engine, "handle_error", _keep_interrupted_connection)
     return engine
 
 
@@ -69,6 +75,25 @@ def track_connections(engine: AsyncEngine) -> Callable[[], int]:
     return terminate_all
 
 
+def _keep_interrupted_connection(context: ExceptionContext) -> None:
+    """``handle_error`` hook: a query the service interrupted on purpose is not a lost connection.
+
+    SQLAlchemy treats a ``CancelledError`` inside ``execute`` as a disconnect and
+    invalidates the connection (a new one must then be opened: under load, one per
+    timed-out request, which is the reconnect storm). asyncpg, though, keeps the
+    connection usable: it sends the server a cancel request and waits for its
+    acknowledgement before the next query. So a connection we interrupted is kept;
+    :func:`_wind_down` returns it to the pool once that acknowledgement is in.
+    """
+    connection = context.connection
+    if (
+        isinstance(context.original_exception, asyncio.CancelledError)
+        and connection is not None
+        and connection.info.get(_INTERRUPTED)
+    ):
+        context.is_disconnect = False
+
+
 def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """Pool checkout hook: a connection the server closed while idle is replaced, not lent.
 
@@ -86,13 +111,21 @@ class OrmTableSource:
     columns as rows: the same SQL and the same values as through an ``AsyncSession``,
     without building an identity-mapped object per row, which cost more than the
     query itself (see the README's Performance section).
+
+    Reads hold a slot of ``bulkhead`` (sized like the engine's pool) from before the
+    checkout until the connection is back in the pool, so no read ever waits inside
+    SQLAlchemy's pool.
     """
 
-    def __init__(self, name: str, table: str, engine: AsyncEngine, loop: Any) -> None:
+    def __init__(
+        self, name: str, table: str, engine: AsyncEngine, loop: Any, bulkhead: Bulkhead
+    ) -> None:
         self._name = name
         self._model = data_row_model(table)
         self._engine = engine
         self._loop = loop
+        self._bulkhead = bulkhead
+        self._winding: set[asyncio.Future[Any]] = set()
 
     @property
     def name(self) -> str:
@@ -103,54 +136,123 @@ class OrmTableSource:
         """The source's own engine and connection pool."""
         return self._engine
 
+    @property
+    def winding_down(self) -> int:
+        """Interrupted connections waiting (at most RELEASE_TIMEOUT_S) to be reusable."""
+        return len(self._winding)
+
     async def fetch(self) -> Sequence[Mapping[str, Any]]:
-        rows: list[dict[str, Any]] = await run_isolated(
-            self._loop, _run_killable(self._engine, _select_rows, self._model)
-        )
+        rows: list[dict[str, Any]] = await self._run(_select_rows)
         return rows
 
     async def check(self) -> None:
-        await run_isolated(self._loop, _run_killable(self._engine, _select_one, None))
+        await self._run(_select_one)
+
+    async def _run(self, work: Any) -> Any:
+        await self._bulkhead.acquire()
+        slot = _Slot(self._bulkhead)
+        # If the task is cancelled before it starts, its body never runs: the slot is freed
+        # when the task is done, unless the body handed it to a wind-down.
+        return await run_isolated(
+            self._loop, self._interruptible(work, slot), on_done=slot.release_unless_kept
+        )
+
+    async def _interruptible(self, work: Any, slot: _Slot) -> Any:
+        """Run ``work(conn, model)`` on a pooled connection (asyncio side of the bridge).
+
+        The query runs in a task of its own behind ``asyncio.shield``: when the
+        request gives up (its deadline), the connection is handed to
+        :func:`_wind_down` in the background, which interrupts the query and returns
+        the connection to the pool when the server has acknowledged that, or
+        terminates it when the acknowledgement does not come within
+        ``RELEASE_TIMEOUT_S``. The request never waits for any of it.
+        """
+        conn = await self._engine.connect()
+        query = asyncio.ensure_future(work(conn, self._model))
+        try:
+            result = await asyncio.shield(query)
+        except asyncio.CancelledError:
+            slot.keep()
+            winding = asyncio.ensure_future(_wind_down(conn, query, slot))
+            self._winding.add(winding)
+            winding.add_done_callback(self._winding.discard)
+            raise
+        except BaseException:
+            await conn.close()
+            raise
+        await conn.close()
+        return result
 
 
-async def _select_rows(conn: AsyncConnection, model: type[DataRow] | None) -> list[dict[str, Any]]:
-    assert model is not None
+class _Slot:
+    """One bulkhead slot, released exactly once: by the read, or later by its wind-down."""
+
+    __slots__ = ("_bulkhead", "_kept", "_released")
+
+    def __init__(self, bulkhead: Bulkhead) -> None:
+        self._bulkhead = bulkhead
+        self._kept = False
+        self._released = False
+
+    def keep(self) -> None:
+        """The connection lives on in the background: hold the slot until :meth:`release`."""
+        self._kept = True
+
+    def release_unless_kept(self, _done: object = None) -> None:
+        if not self._kept:
+            self.release()
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._bulkhead.release()
+
+
+async def _select_rows(conn: AsyncConnection, model: type[DataRow]) -> list[dict[str, Any]]:
     result = await conn.execute(select(model))  # cached: compiled once per model
     return [{"id": row.id, "name": row.name} for row in result]
 
 
-async def _select_one(conn: AsyncConnection, _model: type[DataRow] | None) -> None:
+async def _select_one(conn: AsyncConnection, _model: type[DataRow]) -> None:
     await conn.execute(text("SELECT 1"))
 
 
-async def _run_killable(engine: AsyncEngine, work: Any, model: type[DataRow] | None) -> Any:
-    """Run ``work(conn, model)`` on a pooled connection; on cancel, kill the connection first.
-
-    When a query is cancelled, SQLAlchemy invalidates the connection with a
-    *graceful* close that waits up to 2 s (shielded) for the server. trio-asyncio
-    waits for the asyncio task to finish, so that would hold the request past its
-    deadline. So the work runs in its own task behind ``asyncio.shield``; on cancel
-    this terminates the socket (no network wait), after which SQLAlchemy's cleanup
-    fails fast, and waits for it only a few milliseconds.
-    """
-    async with engine.connect() as conn:
-        # Already checked out by connect(); reading it needs no await.
-        driver_conn = (
-            conn.sync_connection.connection.driver_connection if conn.sync_connection else None
-        )
-        task = asyncio.ensure_future(work(conn, model))
+async def _wind_down(conn: AsyncConnection, query: asyncio.Future[Any], slot: _Slot) -> None:
+    """Interrupt ``query`` and give its connection back: reused if the server acknowledges the
+    cancel within ``RELEASE_TIMEOUT_S``, terminated if not (lost cancel, silent network)."""
+    sync_connection = conn.sync_connection
+    driver = sync_connection.connection.driver_connection if sync_connection is not None else None
+    try:
+        if sync_connection is not None:
+            sync_connection.info[_INTERRUPTED] = True
+        # asyncpg sends the server a cancel request; SQLAlchemy keeps the connection
+        # (_keep_interrupted_connection).
+        query.cancel()
         try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if driver_conn is not None:
-                driver_conn.terminate()
-            await asyncio.wait({task}, timeout=_CLEANUP_S)
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: the read was abandoned on purpose
-            else:
-                task.cancel()
+            async with asyncio.timeout(RELEASE_TIMEOUT_S):
+                await asyncio.wait({query})
+                if not query.cancelled():
+                    query.exception()  # retrieved: an answer or error that raced the cancel
+                # asyncpg runs the next query only after the server acknowledged the
+                # cancel: this round trip is that wait, and proves the connection sound.
+                if driver is None:
+                    raise ConnectionError("no driver connection")
+                await driver.execute("SELECT 1")
+        except (TimeoutError, Exception) as exc:
+            logger.debug("interrupted ORM connection not reusable, terminated: %r", exc)
+            if driver is not None:
+                driver.terminate()
+            if not query.done():
+                query.cancel()
             _invalidate_now(conn)
-            raise
+        finally:
+            if sync_connection is not None:
+                sync_connection.info.pop(_INTERRUPTED, None)
+        await conn.close()
+    except Exception:
+        logger.exception("returning an interrupted ORM connection failed")
+    finally:
+        slot.release()
 
 
 def _invalidate_now(conn: AsyncConnection) -> None:
@@ -158,8 +260,7 @@ def _invalidate_now(conn: AsyncConnection) -> None:
 
     Called synchronously, outside SQLAlchemy's greenlet, on purpose: there its
     terminate takes the forced path (close the socket) instead of the graceful one
-    that awaits the server. Nothing here can wait, and nothing here may replace the
-    CancelledError being handled.
+    that awaits the server. Nothing here can wait.
     """
     sync_connection = conn.sync_connection
     if sync_connection is None or sync_connection.invalidated:
@@ -167,4 +268,4 @@ def _invalidate_now(conn: AsyncConnection) -> None:
     try:
         sync_connection.invalidate()
     except Exception:
-        logger.exception("invalidating a cancelled ORM connection failed")
+        logger.exception("invalidating an interrupted ORM connection failed")
