@@ -16,9 +16,11 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from .admission import AdmissionControl, OverloadedError
 from .backends import open_backends
 from .coalesce import Coalescer
 from .fanout import gather
+from .log_throttle import LogThrottle
 from .outcome import server_timing_header
 from .readiness import check_sources
 from .settings import Settings
@@ -52,8 +54,14 @@ class Answer:
     server_timing: str
 
 
+#: At most one WARNING per source and outcome (and one about shed requests) per interval.
+LOG_INTERVAL_S = 10.0
+
+
 @dataclass
 class _AppState:
+    admission: AdmissionControl
+    throttle: LogThrottle
     sources: Sequence[Source] = field(default_factory=list)
     coalescer: Coalescer[Answer] | None = None
     stopping: trio.Event = field(default_factory=trio.Event)
@@ -78,13 +86,51 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
     app = QuartTrio(__name__)
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    state = _AppState()
+    state = _AppState(
+        admission=AdmissionControl(
+            settings.admission_limit,
+            max_queue=settings.admission_queue,
+            max_wait_s=settings.admission_max_wait_s,
+        ),
+        throttle=LogThrottle(LOG_INTERVAL_S),
+    )
     timeouts = settings.source_timeouts()
+    # A request may wait for admission at most a quarter of its shortest deadline (and
+    # at most ADMISSION_MAX_WAIT_S): it must start while it can still be answered in time.
+    start_window_s = min([settings.source_timeout_s, *timeouts.values()]) / 4
     opener = open_sources or _open_postgres_sources
 
-    async def read_sources() -> Answer:
-        result = await gather(state.sources, settings.source_timeout_s, timeouts=timeouts)
+    async def read_sources(arrived: float) -> Answer:
+        result = await gather(
+            state.sources,
+            settings.source_timeout_s,
+            timeouts=timeouts,
+            started=arrived,
+            throttle=state.throttle,
+        )
         return Answer(orjson.dumps(result.rows), server_timing_header(result.reports))
+
+    def overloaded(error: OverloadedError) -> Response:
+        held_back = state.throttle.admit("shed")
+        if held_back is not None:
+            logger.warning(
+                "overloaded: shed a request (%s); %d shed since the last line, %d in all;"
+                " limit %d in flight, %d queued",
+                error.reason,
+                held_back,
+                state.admission.shed_total,
+                state.admission.limit,
+                state.admission.queued,
+            )
+        return json_response(
+            {
+                "error": "overloaded",
+                "message": f"the service is at capacity ({error.reason}); retry later",
+                "retry_after_s": error.retry_after_s,
+            },
+            503,
+            {"Retry-After": str(error.retry_after_s)},
+        )
 
     async def keep_sources_open(*, task_status: trio.TaskStatus[Sequence[Source]]) -> None:
         """Holds the sources open, as a task of the app's nursery, until shutdown.
@@ -122,6 +168,7 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
     @app.get("/data")
     async def data() -> Response:
         """All rows of every source that answered in time, sorted by id."""
+        arrived = trio.current_time()
         if request.args:
             unknown = ", ".join(sorted(request.args.keys()))
             return json_response(
@@ -131,29 +178,48 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
                 },
                 400,
             )
-        if state.coalescer is None:
-            answer, shared = await read_sources(), False
+        if state.coalescer is not None:
+            # Joining a fan-out in flight costs next to nothing: no admission needed.
+            answer, shared = await state.coalescer.read(arrived)
         else:
-            answer, shared = await state.coalescer.read()
+            try:
+                async with state.admission.admit(start_by=arrived + start_window_s):
+                    answer, shared = await read_sources(arrived), False
+            except OverloadedError as error:
+                return overloaded(error)
         timing = answer.server_timing + (', coalesced;desc="shared"' if shared else "")
         return Response(
             answer.body, content_type="application/json", headers={"Server-Timing": timing}
         )
 
-    demo_files = _load_demo_sources()
+    if settings.serve_demo_files:
+        demo_files = _load_demo_sources()
 
-    @app.get("/demo/<name>.json")
-    async def demo_source(name: str) -> Response:
-        """The static JSON source files of the HTTP demo (same rows as ``seed.sql``)."""
-        body = demo_files.get(name)
-        if body is None:
-            return json_response({"error": "not_found", "message": f"no demo source {name!r}"}, 404)
-        return Response(body, content_type="application/json")
+        @app.get("/demo/<name>.json")
+        async def demo_source(name: str) -> Response:
+            """The static JSON source files of the HTTP demo (same rows as ``seed.sql``)."""
+            body = demo_files.get(name)
+            if body is None:
+                message = f"no demo source {name!r}"
+                return json_response({"error": "not_found", "message": message}, 404)
+            return Response(body, content_type="application/json")
 
     @app.get("/health")
     async def health() -> Response:
-        """The process is up and serving."""
-        return json_response({"status": "ok"})
+        """The process is up and serving; and how loaded this worker is."""
+        admission = state.admission
+        return json_response(
+            {
+                "status": "ok",
+                "admission": {
+                    "limit": admission.limit,
+                    "in_flight": admission.in_flight,
+                    "queued": admission.queued,
+                    "admitted_total": admission.admitted_total,
+                    "shed_total": admission.shed_total,
+                },
+            }
+        )
 
     @app.get("/ready")
     async def ready() -> Response:

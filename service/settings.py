@@ -42,6 +42,14 @@ class Settings:
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"
     coalesce_requests: bool = False
+    #: Fan-outs in flight per worker (0: no limit); see docs/overload.md.
+    admission_limit: int = 32
+    #: Requests waiting for admission per worker, at most; the rest are shed at once.
+    admission_queue: int = 32
+    #: How long a request may wait for admission before it is shed (503).
+    admission_max_wait_s: float = 0.03
+    #: Serve the demo's static JSON files under /demo/ (a sources file's serve_demo_files).
+    serve_demo_files: bool = False
 
     def __post_init__(self) -> None:
         # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
@@ -62,6 +70,10 @@ class Settings:
         _check_range("HTTP_MAX_CONNECTIONS", self.http_max_connections, 1, MAX_HTTP_CONNECTIONS)
         if not (math.isfinite(self.shutdown_grace_s) and self.shutdown_grace_s >= 0):
             raise SettingsError("SHUTDOWN_GRACE_S must be a finite number >= 0")
+        _check_range("ADMISSION_LIMIT", self.admission_limit, 0, MAX_ADMISSION)
+        _check_range("ADMISSION_QUEUE", self.admission_queue, 0, MAX_ADMISSION)
+        if not (math.isfinite(self.admission_max_wait_s) and 0 <= self.admission_max_wait_s <= 60):
+            raise SettingsError("ADMISSION_MAX_WAIT_S must be a number from 0 to 60")
         if self.log_level not in _LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         names = [source.name for source in self.sources]
@@ -100,8 +112,10 @@ class Settings:
         for variable in _VARIABLES:
             reject_control_characters(env.get(variable) or "", variable)
         sources_file = Path(env["SOURCES_FILE"]) if env.get("SOURCES_FILE") else None
+        serve_demo_files = False
         if sources_file is not None:
-            sources = load_sources_file(sources_file, env)
+            declared = load_sources_file(sources_file, env)
+            sources, serve_demo_files = declared.sources, declared.serve_demo_files
         else:
             sources = default_sources(env)
         statement_ms = env.get("STATEMENT_TIMEOUT_MS")
@@ -121,9 +135,15 @@ class Settings:
             shutdown_grace_s=_number(env, "SHUTDOWN_GRACE_S", 5.0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             coalesce_requests=_flag(env, "COALESCE_REQUESTS", False),
+            admission_limit=int(_number(env, "ADMISSION_LIMIT", 32, integer=True)),
+            admission_queue=int(_number(env, "ADMISSION_QUEUE", 32, integer=True)),
+            admission_max_wait_s=_number(env, "ADMISSION_MAX_WAIT_S", 0.03),
+            serve_demo_files=serve_demo_files,
         )
 
 
+#: Fan-outs in flight (or queued) per worker, at most.
+MAX_ADMISSION = 100_000
 #: Connections per source and worker: far past any PostgreSQL's max_connections.
 MAX_POOL_SIZE = 1000
 #: Connections per HTTP source and worker: each one is a file descriptor.
@@ -144,6 +164,9 @@ _VARIABLES = (
     "SHUTDOWN_GRACE_S",
     "LOG_LEVEL",
     "COALESCE_REQUESTS",
+    "ADMISSION_LIMIT",
+    "ADMISSION_QUEUE",
+    "ADMISSION_MAX_WAIT_S",
 )
 
 

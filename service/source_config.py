@@ -26,6 +26,7 @@ __all__ = [
     "SettingsError",
     "SourceKind",
     "SourceSettings",
+    "SourcesFile",
     "default_sources",
     "load_sources_file",
     "reject_control_characters",
@@ -180,8 +181,18 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def load_sources_file(path: Path, env: Mapping[str, str]) -> tuple[SourceSettings, ...]:
-    """Read the ``[[source]]`` entries of the TOML file at ``path``.
+@dataclass(frozen=True, slots=True)
+class SourcesFile:
+    """What a sources file declares: the sources, and whether the service serves the
+    demo's static JSON files (``serve_demo_files = true``, for a demo whose HTTP sources
+    are the service itself)."""
+
+    sources: tuple[SourceSettings, ...]
+    serve_demo_files: bool = False
+
+
+def load_sources_file(path: Path, env: Mapping[str, str]) -> SourcesFile:
+    """Read the ``[[source]]`` entries (and options) of the TOML file at ``path``.
 
     A PostgreSQL source without a ``dsn`` reads from ``DATABASE_URL`` (or the
     embedded database). Unknown keys are errors, so a typo cannot go unnoticed.
@@ -194,17 +205,21 @@ def load_sources_file(path: Path, env: Mapping[str, str]) -> tuple[SourceSetting
         raise SettingsError(f"SOURCES_FILE {path}: not UTF-8 text ({exc.reason})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"SOURCES_FILE {path}: not valid TOML ({exc})") from exc
-    unknown_top = set(document) - {"source"}
+    unknown_top = set(document) - {"source", "serve_demo_files"}
     if unknown_top:
         raise SettingsError(f"SOURCES_FILE {path}: unknown top-level keys {sorted(unknown_top)}")
+    serve_demo_files = document.get("serve_demo_files", False)
+    if not isinstance(serve_demo_files, bool):
+        raise SettingsError(f"SOURCES_FILE {path}: serve_demo_files must be true or false")
     entries = document.get("source")
     if not isinstance(entries, list) or not entries:
         raise SettingsError(f"SOURCES_FILE {path}: needs at least one [[source]] entry")
     database_url = env.get("DATABASE_URL") or None
-    return tuple(
+    sources = tuple(
         _source_from_entry(entry, f"SOURCES_FILE {path}, [[source]] #{index}", database_url)
         for index, entry in enumerate(entries, start=1)
     )
+    return SourcesFile(sources, serve_demo_files)
 
 
 def _source_from_entry(entry: Any, where: str, database_url: str | None) -> SourceSettings:
