@@ -48,6 +48,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def overload(session: nox.Session) -> None:
+    """Goodput and deadlines from 1 to 128 clients, with and without admission control;
+    writes bench/results/overload.json and overload.png."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "bench.overload", *session.posargs)
+
+
+@nox.session
 def serve(session: nox.Session) -> None:
     """Serve the demo on http://127.0.0.1:8000 (embedded PostgreSQL if no DATABASE_URL)."""
     session.install("-e", ".")
