@@ -69,8 +69,7 @@ def outcomes(result: FanoutResult) -> dict[str, Outcome]:
 
 
 #: A query the service gave up on is gone from the server this soon after the request began,
-#: when the cancel reaches the server (or the closed connection is noticed through
-#: client_connection_check_interval): well before statement_timeout (timeout + 1 s) would end it.
+#: when the cancel reaches the server: well before statement_timeout (timeout + 1 s) would end it.
 CANCELLED_QUERY_GONE_S = TIMEOUT_S + 0.7
 #: ... and when no cancel reaches the server: statement_timeout (timeout + 1 s), plus some slack.
 LOST_CANCEL_QUERY_GONE_S = TIMEOUT_S + 1.0 + 0.3
@@ -163,8 +162,7 @@ async def test_source_blocked_by_a_lock_is_dropped_within_the_deadline(
             assert outcomes(result)[locked] is Outcome.TIMEOUT
             expected = {r["id"] for r in result.rows}
             assert len(expected) == 40
-            # Still locked: only the service's cancel (raw SQL) or its closed connection
-            # (ORM, noticed through client_connection_check_interval) ends the query this soon.
+            # Still locked: only the service's cancel request ends the query this soon.
             await assert_query_gone(conn, locked, started=started, within_s=CANCELLED_QUERY_GONE_S)
         # The pools recovered: the next answer is whole again.
         result, _ = await timed_gather(backends)
