@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import triopg
-
-from .aio import run_isolated, use_loop
+from .aio import run_isolated
+from .triopg_adapter import create_asyncpg_pool
 
 __all__ = ["PgPool", "open_pg_pool"]
 
@@ -104,8 +103,9 @@ async def open_pg_pool(
     dsn: str, loop: Any, *, max_size: int, connect_kwargs: dict[str, Any]
 ) -> AsyncIterator[PgPool]:
     """Open a pool of at most ``max_size`` connections (opened lazily); terminate it on exit."""
-    proxy = triopg.create_pool(
+    asyncpg_pool = await create_asyncpg_pool(
         dsn,
+        loop,
         min_size=0,
         max_size=max_size,
         reset=_no_reset,
@@ -114,12 +114,7 @@ async def open_pg_pool(
         max_inactive_connection_lifetime=0,
         **connect_kwargs,
     )
-    with use_loop(loop):
-        # triopg creates asyncpg's pool on the trio-asyncio loop. Its own __aexit__ would
-        # close the pool gracefully inside an unbounded shield, so the pool is terminated
-        # here instead (triopg 0.6.0 keeps the asyncpg pool in ``_asyncpg_pool``).
-        await proxy.__aenter__()
-    pool = PgPool(proxy._asyncpg_pool, loop)
+    pool = PgPool(asyncpg_pool, loop)
     try:
         yield pool
     finally:
