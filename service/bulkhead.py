@@ -6,7 +6,7 @@ import trio
 
 from .source import SourceBusyError
 
-__all__ = ["Bulkhead"]
+__all__ = ["Bulkhead", "BulkheadSlot"]
 
 
 class Bulkhead:
@@ -50,3 +50,30 @@ class Bulkhead:
     def release(self) -> None:
         """Give a slot back (synchronous: callable from the asyncio side of the bridge)."""
         self._slots.release()
+
+
+class BulkheadSlot:
+    """One slot of a :class:`Bulkhead`, released exactly once: when the read ends, or later
+    by whatever takes over its connection (a background release after a cancel)."""
+
+    __slots__ = ("_bulkhead", "_kept", "_released")
+
+    def __init__(self, bulkhead: Bulkhead) -> None:
+        self._bulkhead = bulkhead
+        self._kept = False
+        self._released = False
+
+    def keep(self) -> None:
+        """The connection lives on in the background: hold the slot until :meth:`release`."""
+        self._kept = True
+
+    def release_unless_kept(self, _done: object = None) -> None:
+        """Release, unless :meth:`keep` was called (a done-callback of the read's task)."""
+        if not self._kept:
+            self.release()
+
+    def release(self, _done: object = None) -> None:
+        """Give the slot back; only the first call counts."""
+        if not self._released:
+            self._released = True
+            self._bulkhead.release()

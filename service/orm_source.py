@@ -13,7 +13,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .aio import run_isolated
-from .bulkhead import Bulkhead
+from .bulkhead import Bulkhead, BulkheadSlot
 from .models import DataRow, data_row_model
 
 __all__ = ["OrmTableSource", "create_orm_engine", "track_connections"]
@@ -150,14 +150,14 @@ class OrmTableSource:
 
     async def _run(self, work: Any) -> Any:
         await self._bulkhead.acquire()
-        slot = _Slot(self._bulkhead)
+        slot = BulkheadSlot(self._bulkhead)
         # If the task is cancelled before it starts, its body never runs: the slot is freed
         # when the task is done, unless the body handed it to a wind-down.
         return await run_isolated(
             self._loop, self._interruptible(work, slot), on_done=slot.release_unless_kept
         )
 
-    async def _interruptible(self, work: Any, slot: _Slot) -> Any:
+    async def _interruptible(self, work: Any, slot: BulkheadSlot) -> Any:
         """Run ``work(conn, model)`` on a pooled connection (asyncio side of the bridge).
 
         The query runs in a task of its own behind ``asyncio.shield``: when the
@@ -184,30 +184,6 @@ class OrmTableSource:
         return result
 
 
-class _Slot:
-    """One bulkhead slot, released exactly once: by the read, or later by its wind-down."""
-
-    __slots__ = ("_bulkhead", "_kept", "_released")
-
-    def __init__(self, bulkhead: Bulkhead) -> None:
-        self._bulkhead = bulkhead
-        self._kept = False
-        self._released = False
-
-    def keep(self) -> None:
-        """The connection lives on in the background: hold the slot until :meth:`release`."""
-        self._kept = True
-
-    def release_unless_kept(self, _done: object = None) -> None:
-        if not self._kept:
-            self.release()
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._bulkhead.release()
-
-
 async def _select_rows(conn: AsyncConnection, model: type[DataRow]) -> list[dict[str, Any]]:
     result = await conn.execute(select(model))  # cached: compiled once per model
     return [{"id": row.id, "name": row.name} for row in result]
@@ -217,7 +193,7 @@ async def _select_one(conn: AsyncConnection, _model: type[DataRow]) -> None:
     await conn.execute(text("SELECT 1"))
 
 
-async def _wind_down(conn: AsyncConnection, query: asyncio.Future[Any], slot: _Slot) -> None:
+async def _wind_down(conn: AsyncConnection, query: asyncio.Future[Any], slot: BulkheadSlot) -> None:
     """Interrupt ``query`` and give its connection back: reused if the server acknowledges the
     cancel within ``RELEASE_TIMEOUT_S``, terminated if not (lost cancel, silent network)."""
     sync_connection = conn.sync_connection

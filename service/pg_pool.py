@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from .aio import run_isolated
+from .bulkhead import Bulkhead, BulkheadSlot
 from .triopg_adapter import create_asyncpg_pool
 
 __all__ = ["PgPool", "open_pg_pool"]
@@ -36,12 +37,17 @@ class PgPool:
     asyncpg's own bounded wait (``RELEASE_TIMEOUT_S``) for the server to acknowledge
     the cancel; if it does not, asyncpg terminates the connection. The request never
     waits for that, and a healthy connection is reused instead of reopened.
+
+    Each query holds a slot of a :class:`Bulkhead` of the pool's size from before the
+    acquire until its connection is back in the pool (after that background release,
+    too), so an acquire never waits inside asyncpg's pool.
     """
 
-    def __init__(self, asyncpg_pool: Any, loop: Any) -> None:
+    def __init__(self, asyncpg_pool: Any, loop: Any, max_size: int) -> None:
         self._pool = asyncpg_pool
         self._loop = loop
         self._releasing: set[asyncio.Future[Any]] = set()
+        self.bulkhead = Bulkhead(max_size)
 
     @property
     def size(self) -> int:
@@ -60,25 +66,35 @@ class PgPool:
 
     async def fetch(self, query: str) -> list[Any]:
         """Run ``query`` on a pooled connection; its rows."""
-        rows: list[Any] = await run_isolated(self._loop, self._run("fetch", query))
+        rows: list[Any] = await self._call("fetch", query)
         return rows
 
     async def fetchval(self, query: str) -> Any:
         """Run ``query``; the first column of its first row."""
-        return await run_isolated(self._loop, self._run("fetchval", query))
+        return await self._call("fetchval", query)
+
+    async def _call(self, method: str, query: str) -> Any:
+        await self.bulkhead.acquire()
+        slot = BulkheadSlot(self.bulkhead)
+        # Freed when the task ends (even if cancelled before it started), unless the
+        # connection went to a background release, which frees it when done.
+        return await run_isolated(
+            self._loop, self._run(method, query, slot), on_done=slot.release_unless_kept
+        )
 
     def terminate(self) -> None:
         """Close every connection now, without waiting on any server."""
         self._pool.terminate()
 
-    async def _run(self, method: str, query: str) -> Any:
+    async def _run(self, method: str, query: str, slot: BulkheadSlot) -> Any:
         # asyncio-flavoured: runs on the trio-asyncio loop, in one crossing.
         pool = self._pool
         conn = await pool.acquire()
         try:
             result = await getattr(conn, method)(query)
         except BaseException:
-            self._release_in_background(conn)
+            slot.keep()
+            self._release_in_background(conn, slot)
             raise
         try:
             await pool.release(conn, timeout=RELEASE_TIMEOUT_S)
@@ -86,10 +102,11 @@ class PgPool:
             logger.debug("connection terminated on release: %r", exc)
         return result
 
-    def _release_in_background(self, conn: Any) -> None:
+    def _release_in_background(self, conn: Any, slot: BulkheadSlot) -> None:
         task = asyncio.ensure_future(self._pool.release(conn, timeout=RELEASE_TIMEOUT_S))
         self._releasing.add(task)
         task.add_done_callback(self._released)
+        task.add_done_callback(slot.release)
 
     def _released(self, task: asyncio.Future[Any]) -> None:
         self._releasing.discard(task)
@@ -114,7 +131,7 @@ async def open_pg_pool(
         max_inactive_connection_lifetime=0,
         **connect_kwargs,
     )
-    pool = PgPool(asyncpg_pool, loop)
+    pool = PgPool(asyncpg_pool, loop, max_size)
     try:
         yield pool
     finally:

@@ -79,7 +79,7 @@ async def loop() -> AsyncIterator[Any]:
 
 async def test_fetch_acquires_queries_and_releases_in_one_go(loop: Any) -> None:
     fake = FakeAsyncpgPool()
-    pool = PgPool(fake, loop)
+    pool = PgPool(fake, loop, 4)
     assert await pool.fetch("SELECT 1") == ROWS
     assert [conn.queries for conn in fake.lent] == [["SELECT 1"]]
     assert fake.released == [(fake.lent[0], RELEASE_TIMEOUT_S)]
@@ -87,20 +87,53 @@ async def test_fetch_acquires_queries_and_releases_in_one_go(loop: Any) -> None:
 
 async def test_cancelled_query_is_released_in_the_background(loop: Any) -> None:
     fake = FakeAsyncpgPool(delay_s=10.0, release_s=0.3)
-    pool = PgPool(fake, loop)
+    pool = PgPool(fake, loop, 4)
     started = trio.current_time()
     with trio.move_on_after(0.05):
         await pool.fetch("slow")
     assert trio.current_time() - started < 0.2  # the slow release is not waited for
     assert pool.releasing == 1
+    assert pool.bulkhead.in_use == 1  # the connection is not back yet: its slot is held
     await trio.sleep(0.4)
     assert fake.released == [(fake.lent[0], RELEASE_TIMEOUT_S)]
     assert pool.releasing == 0
+    assert pool.bulkhead.in_use == 0
+
+
+async def test_queries_past_the_pool_size_wait_in_trio_not_in_the_driver(loop: Any) -> None:
+    fake = FakeAsyncpgPool(delay_s=0.2)
+    pool = PgPool(fake, loop, 2)
+    # A slot not given back would leave the others waiting for ever: fail instead.
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for _ in range(5):
+                nursery.start_soon(pool.fetch, "q")
+            await trio.sleep(0.1)
+            # Only as many reach the driver's pool as it has connections; the rest wait here.
+            assert (len(fake.lent), pool.bulkhead.in_use, pool.bulkhead.waiting) == (2, 2, 3)
+    assert len(fake.lent) == 5
+    assert pool.bulkhead.in_use == 0
+
+
+async def test_every_slot_comes_back_after_clean_answers_errors_and_cancels(loop: Any) -> None:
+    fake = FakeAsyncpgPool(release_s=0.01)
+    pool = PgPool(fake, loop, 2)
+    await pool.fetch("ok")
+    fake.error = asyncpg.UndefinedTableError("no such table")
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await pool.fetchval("bad")
+    fake.error, fake.delay_s = None, 10.0
+    with trio.move_on_after(0.05):
+        await pool.fetch("slow")
+    with trio.move_on_after(0):  # cancelled before its task even started
+        await pool.fetch("never")
+    await trio.sleep(0.2)
+    assert pool.bulkhead.in_use == 0
 
 
 async def test_server_error_propagates_and_the_connection_goes_back(loop: Any) -> None:
     fake = FakeAsyncpgPool(error=asyncpg.UndefinedTableError("no such table"))
-    pool = PgPool(fake, loop)
+    pool = PgPool(fake, loop, 4)
     with pytest.raises(asyncpg.UndefinedTableError):
         await pool.fetch("SELECT id, name FROM nope")
     await trio.sleep(0.05)
@@ -109,13 +142,13 @@ async def test_server_error_propagates_and_the_connection_goes_back(loop: Any) -
 
 async def test_terminate_closes_the_pool(loop: Any) -> None:
     fake = FakeAsyncpgPool()
-    PgPool(fake, loop).terminate()
+    PgPool(fake, loop, 4).terminate()
     assert fake.terminated
 
 
 async def test_sql_source_selects_id_and_name_from_its_table(loop: Any) -> None:
     fake = FakeAsyncpgPool()
-    source = SqlTableSource("data_2", "data_2", PgPool(fake, loop))
+    source = SqlTableSource("data_2", "data_2", PgPool(fake, loop, 4))
     assert await source.fetch() == ROWS
     assert fake.lent[0].queries == ['SELECT id, name FROM "data_2"']
 
@@ -124,8 +157,8 @@ async def test_hung_sql_source_is_dropped_and_the_healthy_one_answers(loop: Any)
     healthy = FakeAsyncpgPool([{"id": 1, "name": "Test 1"}])
     hung = FakeAsyncpgPool(delay_s=60.0)
     sources = [
-        SqlTableSource("data_1", "data_1", PgPool(healthy, loop)),
-        SqlTableSource("data_2", "data_2", PgPool(hung, loop)),
+        SqlTableSource("data_1", "data_1", PgPool(healthy, loop, 4)),
+        SqlTableSource("data_2", "data_2", PgPool(hung, loop, 4)),
     ]
     started = trio.current_time()
     result = await gather(sources, timeout_s=0.2)
