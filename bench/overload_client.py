@@ -7,7 +7,9 @@ how many ``200`` answers were complete (``--rows`` rows) and on time (within
 ``timeout + slack``); and goodput, the complete on-time answers per second.
 
 A client that is shed (``503``) waits as long as ``Retry-After`` says before its next
-request, as the contract asks; ``--ignore-retry-after`` makes it retry at once.
+request, as the contract asks, plus a random jitter of up to half of it (as well-behaved
+clients do, so that clients shed together do not all come back in the same instant);
+``--ignore-retry-after`` makes it retry at once.
 Runs on asyncio (uvloop if installed) in its own process, so the measuring client
 does not share the service's event loop or GIL.
 """
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import gc
 import json
+import random
 import time
 from urllib.parse import urlsplit
 
@@ -78,7 +81,8 @@ async def _client(
             elif status == 503:
                 tally.shed.append(elapsed)
                 if honour_retry_after:
-                    await asyncio.sleep(min(retry_after, max(0.0, until - time.perf_counter())))
+                    pause = retry_after * (1 + random.random() / 2)
+                    await asyncio.sleep(min(pause, max(0.0, until - time.perf_counter())))
             else:
                 tally.other[status] = tally.other.get(status, 0) + 1
     except (OSError, asyncio.IncompleteReadError):
