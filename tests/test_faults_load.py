@@ -142,16 +142,12 @@ async def test_ten_thousand_requests_with_a_hung_source(
     # the second 5,000 requests may add at most 8 MB.
     assert rss_after - rss_half < 8.0
     assert rss_after - rss_before < 32.0
-    # The deadline. Known gap (see README, Reliability): with every client's request
-    # ending at the same instant, one worker needs a few ms per answer, so the last
-    # answers of a wave go out past timeout + 50 ms. Bounded here; reported as XFAIL.
+    # The deadline, as the README claims it for this run: every client's request ends at
+    # the same instant (the hung source's deadline) and one worker needs a little CPU per
+    # answer, so the last answers of a wave can leave a few ms late. At most 0.5 % of the
+    # answers may be later than timeout + 50 ms, none later than timeout + 150 ms.
     assert max(report.elapsed) < timeout_s + 0.15
-    assert misses <= len(report.elapsed) * 0.05
-    if misses:
-        pytest.xfail(
-            f"{misses} of 10,000 answers later than timeout + 50 ms "
-            f"(max {max(report.elapsed) * 1000:.0f} ms for a {timeout_s * 1000:.0f} ms timeout)"
-        )
+    assert misses <= len(report.elapsed) * 0.005
 
 
 async def poll_until(done: Callable[[int], bool], conn: Any, query: str) -> None:
