@@ -41,6 +41,7 @@ class Tally:
         self.shed: list[float] = []  # latency of every 503
         self.other: dict[int, int] = {}
         self.errors = 0
+        self.reconnects = 0
 
 
 async def _client(
@@ -55,40 +56,72 @@ async def _client(
     honour_retry_after: bool,
 ) -> None:
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while time.perf_counter() < until:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length, retry_after = 0, 0.0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"retry-after":
-                    retry_after = float(value)
-            body = await reader.readexactly(length)
-            elapsed = time.perf_counter() - started
-            if status == 200:
-                tally.ok.append(elapsed)
-                if len(orjson.loads(body)) != rows:
-                    tally.incomplete += 1
-                elif elapsed <= on_time_s:
-                    tally.complete_on_time += 1
-            elif status == 503:
-                tally.shed.append(elapsed)
-                if honour_retry_after:
-                    pause = retry_after * (1 + random.random() / 2)
-                    await asyncio.sleep(min(pause, max(0.0, until - time.perf_counter())))
-            else:
-                tally.other[status] = tally.other.get(status, 0) + 1
-    except (OSError, asyncio.IncompleteReadError):
-        tally.errors += 1
-    finally:
-        writer.close()
+    while time.perf_counter() < until:
+        # A keep-alive connection the server closes between answers (hypercorn does after
+        # 1,000 requests) is reopened, as an HTTP client would; anything else is an error.
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            await _exchange(
+                reader,
+                writer,
+                request,
+                until,
+                tally,
+                rows=rows,
+                on_time_s=on_time_s,
+                honour_retry_after=honour_retry_after,
+            )
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                tally.errors += 1
+                return
+            tally.reconnects += 1
+        except OSError:
+            tally.errors += 1
+            return
+        finally:
+            writer.close()
+
+
+async def _exchange(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    request: bytes,
+    until: float,
+    tally: Tally,
+    *,
+    rows: int,
+    on_time_s: float,
+    honour_retry_after: bool,
+) -> None:
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length, retry_after = 0, 0.0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"retry-after":
+                retry_after = float(value)
+        body = await reader.readexactly(length)
+        elapsed = time.perf_counter() - started
+        if status == 200:
+            tally.ok.append(elapsed)
+            if len(orjson.loads(body)) != rows:
+                tally.incomplete += 1
+            elif elapsed <= on_time_s:
+                tally.complete_on_time += 1
+        elif status == 503:
+            tally.shed.append(elapsed)
+            if honour_retry_after:
+                pause = retry_after * (1 + random.random() / 2)
+                await asyncio.sleep(min(pause, max(0.0, until - time.perf_counter())))
+        else:
+            tally.other[status] = tally.other.get(status, 0) + 1
 
 
 async def run(
@@ -132,6 +165,7 @@ async def run(
         "answers_503": len(shed),
         "other_statuses": sum(tally.other.values()),
         "errors": tally.errors,
+        "reconnects": tally.reconnects,
         "rps_200": len(ok) / elapsed,
         "goodput": tally.complete_on_time / elapsed,
         "complete_on_time": tally.complete_on_time,
