@@ -96,6 +96,7 @@ async def _open_source(
             client,
             max_body_bytes=settings.max_body_bytes_for(config),
             follow_redirects=config.follow_redirects,
+            bulkhead=Bulkhead(settings.http_max_connections),
         )
     if config.dsn is None:
         raise ValueError(f"source {config.name} has no database URL")

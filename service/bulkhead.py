@@ -51,6 +51,14 @@ class Bulkhead:
         """Give a slot back (synchronous: callable from the asyncio side of the bridge)."""
         self._slots.release()
 
+    async def __aenter__(self) -> None:
+        """``async with bulkhead:`` holds a slot for the block (when the read's resources are
+        back by the block's end, as an HTTP source's connection is)."""
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
 
 class BulkheadSlot:
     """One slot of a :class:`Bulkhead`, released exactly once: when the read ends, or later

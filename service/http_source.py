@@ -10,6 +10,7 @@ from typing import Any, cast
 import httpx
 import orjson
 
+from .bulkhead import Bulkhead
 from .redact import redact_url, short_repr
 from .rows import InvalidRowsError
 
@@ -64,8 +65,11 @@ class HttpJsonSource:
         *,
         max_body_bytes: int,
         follow_redirects: bool = False,
+        bulkhead: Bulkhead | None = None,
     ) -> None:
         self._name = name
+        # The client's pool size: reads past it wait (or fail as busy) here, not in httpx.
+        self._bulkhead = bulkhead or Bulkhead(1_000_000)
         self._url = url
         self._client = client
         self._max_body_bytes = max_body_bytes
@@ -84,7 +88,8 @@ class HttpJsonSource:
         return f"<{type(self).__name__} {self._name!r} {redact_url(self._url)}>"
 
     async def fetch(self) -> Sequence[Mapping[str, Any]]:
-        body = await self._read_body()
+        async with self._bulkhead:  # the connection is back in httpx's pool by the block's end
+            body = await self._read_body()
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -94,9 +99,12 @@ class HttpJsonSource:
         return document
 
     async def check(self) -> None:
-        async with self._client.stream(
-            "GET", self._url, follow_redirects=self._follow_redirects
-        ) as response:
+        async with (
+            self._bulkhead,
+            self._client.stream(
+                "GET", self._url, follow_redirects=self._follow_redirects
+            ) as response,
+        ):
             _raise_for_status(response)
 
     async def _read_body(self) -> bytes:
