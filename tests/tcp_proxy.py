@@ -5,6 +5,17 @@ Its ``mode`` (see ``MODES``) can be switched at any time: ``blackhole()`` makes 
 network go silent (bytes in either direction are held for ever and no connection is
 closed, as when a cable is pulled mid-query); other modes delay, reset, refuse, or
 drop PostgreSQL's out-of-band cancel requests.
+
+The proxy reads PostgreSQL's handshake: a client may open with an SSLRequest or a
+GSSENCRequest (asyncpg sends an SSLRequest first with its default sslmode "prefer",
+on its cancel connections too). The proxy relays the request and the server's one-byte
+answer; while the server declines ("N"), the client's next message is read the same way,
+so a CancelRequest after a declined SSLRequest is recognised. When the server accepts
+("S": TLS follows, "G": GSSAPI encryption follows), or the client opens with a TLS
+ClientHello (direct SSL), the proxy cannot read what follows: that connection is opaque.
+Its bytes are relayed (or delayed, held, reset) as they come, but ``drop_cancel``,
+``blackhole_mid_query`` and ``reset_mid_query``, which need to see the messages, never
+apply to it. The test server speaks plain TCP, so the fault tests never meet this.
 """
 
 from __future__ import annotations
@@ -73,7 +84,12 @@ MODES = (
     "refuse",  # reset new connections at once
 )
 
-_CANCEL_REQUEST = b"\x00\x00\x00\x10\x04\xd2\x16\x2e"
+#: Request codes of the untyped messages a client may open with (after their length).
+_CANCEL_REQUEST_CODE = 80877102
+_MAX_CANCEL_REQUEST = 8 + 4 + 256  # protocol 3.2 allows a secret key of up to 256 bytes
+_ENCRYPTION_REQUEST_CODES = (80877103, 80877104)  # SSLRequest, GSSENCRequest
+_DECLINED = b"N"
+_TLS_RECORD_HANDSHAKE = 0x16  # first byte of a ClientHello (direct SSL, PostgreSQL 17+)
 _READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
 
 
@@ -134,13 +150,19 @@ class FaultProxy:
             finally:
                 self._live.discard(scope)
 
+    async def _drops(self, client: trio.abc.Stream, head: bytearray) -> bool:
+        """Whether the client's opening is a cancel request to swallow (read whole, counted)."""
+        if self.mode != "drop_cancel" or _request_code(head) != _CANCEL_REQUEST_CODE:
+            return False
+        (length,) = struct.unpack_from("!i", head)
+        await _receive_head(client, head, min(length, _MAX_CANCEL_REQUEST))
+        self.cancels_dropped += 1
+        return True
+
     async def _proxy(self, client: trio.SocketStream, conn: _Connection) -> None:
         async with client:
-            first = await client.receive_some(65536)
-            if not first:
-                return
-            if first.startswith(_CANCEL_REQUEST) and self.mode == "drop_cancel":
-                self.cancels_dropped += 1
+            head = await _receive_head(client)
+            if not head or await self._drops(client, head):
                 return
             try:
                 server = await self.upstream.connect()
@@ -149,7 +171,13 @@ class FaultProxy:
             async with server, trio.open_nursery() as nursery:
                 conn.scope = nursery.cancel_scope
                 conn.client, conn.server = client, server
-                await conn.forward(first, to_server=True)
+                try:
+                    rest = await conn.negotiate(head)
+                    if rest is None:
+                        return
+                    await conn.forward(rest, to_server=True)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
                 nursery.start_soon(conn.pump, client, server, True)
                 nursery.start_soon(conn.pump, server, client, False)
 
@@ -158,6 +186,7 @@ class FaultProxy:
 class _Connection:
     proxy: FaultProxy
     frozen_silent: bool
+    opaque: bool = False  # encrypted (or unreadable): no message is recognised in it
     ready: bool = False
     query_sent: bool = False
     scope: trio.CancelScope | None = None
@@ -170,8 +199,35 @@ class _Connection:
             return True
         return mode == "blackhole_mid_query" and self.query_sent and not to_server
 
+    async def negotiate(self, head: bytearray) -> bytearray | None:
+        """Relay encryption requests and the server's answers until the client's real opening.
+
+        ``head`` holds the client's first bytes (at least 8 unless the client closed).
+        Returns the client's bytes still to forward, or None when the connection ends
+        here: a cancel request was dropped, or a side closed during the negotiation.
+        """
+        assert self.client is not None
+        assert self.server is not None
+        if head[0] == _TLS_RECORD_HANDSHAKE:
+            self.opaque = True
+            return head
+        while _request_code(head) in _ENCRYPTION_REQUEST_CODES:
+            request, head = head[:8], head[8:]
+            await self.forward(request, to_server=True)
+            answer = await self.server.receive_some(1)  # the server sends nothing more yet
+            if not answer:
+                return None
+            await self.forward(answer, to_server=False)
+            if answer != _DECLINED:  # "S" or "G": encrypted from here on (else an error)
+                self.opaque = True
+                return head
+            head = await _receive_head(self.client, head)
+            if not head or await self.proxy._drops(self.client, head):
+                return None
+        return head
+
     async def forward(self, data: bytes | bytearray, *, to_server: bool) -> None:
-        if to_server and self.ready and data:
+        if to_server and self.ready and data and not self.opaque:
             mode = self.proxy.mode
             if mode == "reset_mid_query":
                 for stream in (self.client, self.server):
@@ -186,7 +242,7 @@ class _Connection:
             await self.proxy._changed.wait()
         if self.proxy.mode == "delay":
             await trio.sleep(self.proxy.delay_s)
-        if not to_server and _READY_FOR_QUERY in data:
+        if not to_server and not self.opaque and _READY_FOR_QUERY in data:
             self.ready = True
         target = self.server if to_server else self.client
         assert target is not None
@@ -203,6 +259,30 @@ class _Connection:
             pass
         assert self.scope is not None
         self.scope.cancel()
+
+
+def _request_code(head: bytes | bytearray) -> int | None:
+    """The code of an untyped opening message (cancel, encryption or startup), if complete."""
+    if len(head) < 8:
+        return None
+    _length, code = struct.unpack_from("!ii", head)
+    return int(code)
+
+
+async def _receive_head(
+    stream: trio.abc.Stream, head: bytearray | None = None, size: int = 8
+) -> bytearray:
+    """Read until ``head`` holds ``size`` bytes (by default a length and a code), or EOF."""
+    head = bytearray() if head is None else head
+    try:
+        while len(head) < size:
+            data = await stream.receive_some(65536)
+            if not data:
+                break
+            head += data
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    return head
 
 
 def _reset(stream: trio.SocketStream) -> None:

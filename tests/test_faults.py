@@ -66,10 +66,6 @@ def lab(request: pytest.FixtureRequest, pg_dsn: str) -> Iterator[Lab]:
     upstream = Upstream.from_dsn(pg_dsn)
     proxied = FaultProxy(upstream, port=port).dsn()
     env = {
-        # With asyncpg's default (prefer), a cancel request opens with an SSLRequest, and
-        # the proxy's "drop_cancel" only recognises a cancel request that comes first.
-        # (Not sslmode in the DSN: SQLAlchemy would hand it to asyncpg.connect as a keyword.)
-        "PGSSLMODE": "disable",
         "DATABASE_URL": pg_dsn,
         f"{victim.upper()}_URL": proxied,
         "SOURCE_TIMEOUT_S": str(TIMEOUT_S),
