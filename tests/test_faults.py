@@ -24,8 +24,8 @@ import trio_asyncio
 import triopg
 
 from service.aio import use_loop
-from service.pg_settings import APPLICATION_NAME
 
+from .pg_activity import assert_query_gone, query_gone_bounds, service_queries_on
 from .service_runner import ServiceRunner
 from .tcp_proxy import FaultProxy, Upstream, closed_port
 
@@ -142,27 +142,7 @@ def assert_victim_dropped(lab: Lab, answer: Answer, how: str) -> None:
     assert all(desc == "ok" for name, desc in answer.timing.items() if name != lab.victim)
 
 
-#: A query the service gave up on is gone from the server this soon after the request began,
-#: when the cancel reaches the server: well before statement_timeout (timeout + 1 s) would end it.
-CANCELLED_QUERY_GONE_S = TIMEOUT_S + 0.7
-#: ... and when the cancel request is lost: statement_timeout (timeout + 1 s), plus some slack.
-LOST_CANCEL_QUERY_GONE_S = TIMEOUT_S + 1.0 + 0.3
-
-
-async def victim_queries(conn: Any, victim: str) -> list[Any]:
-    """The service's queries on the victim's table that the server is running now."""
-    # Within a transaction, pg_stat_activity is a snapshot taken once: clear it to see now.
-    # A backend waiting in ClientRead runs nothing: its query has ended (after an error in
-    # the middle of the extended protocol it stays "active" until the client's Sync).
-    await conn.execute("SELECT pg_stat_clear_snapshot()")
-    rows: list[Any] = await conn.fetch(
-        "SELECT pid, state, wait_event, query FROM pg_stat_activity"
-        " WHERE application_name = $1 AND state <> 'idle' AND strpos(query, $2) > 0"
-        " AND wait_event IS DISTINCT FROM 'ClientRead'",
-        APPLICATION_NAME,
-        victim,
-    )
-    return rows
+CANCELLED_QUERY_GONE_S, LOST_CANCEL_QUERY_GONE_S = query_gone_bounds(TIMEOUT_S)
 
 
 async def get_data_seen_on_the_server(lab: Lab, conn: Any) -> tuple[Answer, float]:
@@ -177,32 +157,11 @@ async def get_data_seen_on_the_server(lab: Lab, conn: Any) -> tuple[Answer, floa
         nursery.start_soon(request)
         seen = False
         while not seen and trio.current_time() < started + TIMEOUT_S:
-            seen = bool(await victim_queries(conn, lab.victim))
+            seen = bool(await service_queries_on(conn, lab.victim))
             await trio.sleep(0.01)
     assert seen, f"the query on {lab.victim} never reached the server"
     [answer] = answers
     return answer, started
-
-
-async def assert_victim_query_gone(
-    conn: Any, victim: str, *, started: float, within_s: float
-) -> None:
-    """Poll pg_stat_activity until the victim's query is gone; fail ``within_s`` after ``started``.
-
-    Called while the query cannot end by itself (its lock still held, its sleep still
-    running), so only the service's cancel or the server's own limits can end it.
-    """
-    while True:
-        polled_at = trio.current_time()
-        running = await victim_queries(conn, victim)
-        if not running:
-            return
-        if polled_at - started >= within_s:
-            pytest.fail(
-                f"{polled_at - started:.2f} s after the request, the server still runs the"
-                f" service's query on {victim}: {[dict(r) for r in running]}"
-            )
-        await trio.sleep(0.05)
 
 
 # -- network faults, through the proxy ------------------------------------------------------
@@ -242,7 +201,7 @@ async def test_lost_cancel_request_still_meets_the_deadline(lab: Lab) -> None:
             assert_victim_dropped(lab, answer, "timeout")
             # The lock is still held, yet the query the service gave up on dies on the
             # server: statement_timeout ends it.
-            await assert_victim_query_gone(
+            await assert_query_gone(
                 conn, lab.victim, started=started, within_s=LOST_CANCEL_QUERY_GONE_S
             )
             assert proxy.cancels_dropped >= 1  # the service did ask, and its cancel was lost
@@ -285,7 +244,7 @@ async def test_query_blocked_by_a_lock(lab: Lab) -> None:
             answer, started = await get_data_seen_on_the_server(lab, conn)
             assert_victim_dropped(lab, answer, "timeout")
             # Still locked: only the service's cancel can end the query this soon.
-            await assert_victim_query_gone(
+            await assert_query_gone(
                 conn, lab.victim, started=started, within_s=CANCELLED_QUERY_GONE_S
             )
         await assert_whole(lab)
@@ -299,7 +258,7 @@ async def test_pg_sleep_past_the_deadline(lab: Lab) -> None:
         async with victim_replaced_by(conn, lab.victim, view):
             answer, started = await get_data_seen_on_the_server(lab, conn)
             assert_victim_dropped(lab, answer, "timeout")
-            await assert_victim_query_gone(
+            await assert_query_gone(
                 conn, lab.victim, started=started, within_s=CANCELLED_QUERY_GONE_S
             )
         await assert_whole(lab)

@@ -21,6 +21,7 @@ from service.pg_settings import APPLICATION_NAME
 from service.settings import Settings, SourceKind, SourceSettings
 
 from .json_server import JsonServer
+from .pg_activity import assert_query_gone, query_gone_bounds, service_queries_on
 from .tcp_proxy import FaultProxy, Upstream, closed_port, serve_silent_listener
 
 pytestmark = pytest.mark.integration
@@ -68,27 +69,7 @@ def outcomes(result: FanoutResult) -> dict[str, Outcome]:
     return {report.source: report.outcome for report in result.reports}
 
 
-#: A query the service gave up on is gone from the server this soon after the request began,
-#: when the cancel reaches the server: well before statement_timeout (timeout + 1 s) would end it.
-CANCELLED_QUERY_GONE_S = TIMEOUT_S + 0.7
-#: ... and when no cancel reaches the server: statement_timeout (timeout + 1 s), plus some slack.
-LOST_CANCEL_QUERY_GONE_S = TIMEOUT_S + 1.0 + 0.3
-
-
-async def service_queries_on(conn: Any, table: str) -> list[Any]:
-    """The service's queries on ``table`` that the server is running now."""
-    # Within a transaction, pg_stat_activity is a snapshot taken once: clear it to see now.
-    # A backend waiting in ClientRead runs nothing: its query has ended (after an error in
-    # the middle of the extended protocol it stays "active" until the client's Sync).
-    await conn.execute("SELECT pg_stat_clear_snapshot()")
-    rows: list[Any] = await conn.fetch(
-        "SELECT pid, state, wait_event, query FROM pg_stat_activity"
-        " WHERE application_name = $1 AND state <> 'idle' AND strpos(query, $2) > 0"
-        " AND wait_event IS DISTINCT FROM 'ClientRead'",
-        APPLICATION_NAME,
-        table,
-    )
-    return rows
+CANCELLED_QUERY_GONE_S, LOST_CANCEL_QUERY_GONE_S = query_gone_bounds(TIMEOUT_S)
 
 
 async def gather_seen_on_the_server(
@@ -113,26 +94,6 @@ async def gather_seen_on_the_server(
     assert seen, f"the query on {table} never reached the server"
     [(result, elapsed)] = finished
     return result, elapsed, started
-
-
-async def assert_query_gone(conn: Any, table: str, *, started: float, within_s: float) -> None:
-    """Poll pg_stat_activity until the service's query on ``table`` is gone; fail ``within_s``
-    after ``started``.
-
-    Called while the query cannot end by itself (its lock still held), so only the
-    service's cancel or the server's own limits can end it.
-    """
-    while True:
-        polled_at = trio.current_time()
-        running = await service_queries_on(conn, table)
-        if not running:
-            return
-        if polled_at - started >= within_s:
-            pytest.fail(
-                f"{polled_at - started:.2f} s after the request, the server still runs the"
-                f" service's query on {table}: {[dict(r) for r in running]}"
-            )
-        await trio.sleep(0.05)
 
 
 async def test_full_answer_has_the_60_seeded_rows_sorted(pg_dsn: str) -> None:
