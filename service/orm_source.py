@@ -168,12 +168,15 @@ class OrmTableSource:
         ``RELEASE_TIMEOUT_S``. The request never waits for any of it.
         """
         conn = await self._engine.connect()
+        # The pool's connection, while it is surely valid (see _wind_down).
+        assert conn.sync_connection is not None  # set by connect()
+        pooled = conn.sync_connection.connection
         query = asyncio.ensure_future(work(conn, self._model))
         try:
             result = await asyncio.shield(query)
         except asyncio.CancelledError:
             slot.keep()
-            winding = asyncio.ensure_future(_wind_down(conn, query, slot))
+            winding = asyncio.ensure_future(_wind_down(conn, query, slot, pooled))
             self._winding.add(winding)
             winding.add_done_callback(self._winding.discard)
             raise
@@ -193,14 +196,19 @@ async def _select_one(conn: AsyncConnection, _model: type[DataRow]) -> None:
     await conn.execute(text("SELECT 1"))
 
 
-async def _wind_down(conn: AsyncConnection, query: asyncio.Future[Any], slot: BulkheadSlot) -> None:
+async def _wind_down(
+    conn: AsyncConnection, query: asyncio.Future[Any], slot: BulkheadSlot, pooled: Any
+) -> None:
     """Interrupt ``query`` and give its connection back: reused if the server acknowledges the
-    cancel within ``RELEASE_TIMEOUT_S``, terminated if not (lost cancel, silent network)."""
-    sync_connection = conn.sync_connection
-    driver = sync_connection.connection.driver_connection if sync_connection is not None else None
+    cancel within ``RELEASE_TIMEOUT_S``, terminated if not (lost cancel, silent network).
+
+    ``pooled`` is the pool's connection, taken when it was checked out: by now SQLAlchemy
+    may have invalidated ``conn`` (a reset raced the cancel), and then ``conn`` no longer
+    leads to it. Whatever happens, the slot is released.
+    """
     try:
-        if sync_connection is not None:
-            sync_connection.info[_INTERRUPTED] = True
+        driver = pooled.driver_connection
+        pooled.info[_INTERRUPTED] = True
         # asyncpg sends the server a cancel request; SQLAlchemy keeps the connection
         # (_keep_interrupted_connection).
         query.cancel()
@@ -211,19 +219,15 @@ async def _wind_down(conn: AsyncConnection, query: asyncio.Future[Any], slot: Bu
                     query.exception()  # retrieved: an answer or error that raced the cancel
                 # asyncpg runs the next query only after the server acknowledged the
                 # cancel: this round trip is that wait, and proves the connection sound.
-                if driver is None:
-                    raise ConnectionError("no driver connection")
                 await driver.execute("SELECT 1")
-        except (TimeoutError, Exception) as exc:
+        except Exception as exc:  # TimeoutError included
             logger.debug("interrupted ORM connection not reusable, terminated: %r", exc)
-            if driver is not None:
-                driver.terminate()
+            driver.terminate()
             if not query.done():
                 query.cancel()
             _invalidate_now(conn)
         finally:
-            if sync_connection is not None:
-                sync_connection.info.pop(_INTERRUPTED, None)
+            pooled.info.pop(_INTERRUPTED, None)
         await conn.close()
     except Exception:
         logger.exception("returning an interrupted ORM connection failed")
