@@ -96,14 +96,25 @@ class PgPool:
             slot.keep()
             self._release_in_background(conn, slot)
             raise
+        # Immediate (the reset is a no-op), but it is an await: a cancel landing here must
+        # not free the slot while the release runs on (asyncpg shields it), so the release
+        # is our own task, and on a cancel it keeps the slot until it is done.
+        release = asyncio.ensure_future(pool.release(conn, timeout=RELEASE_TIMEOUT_S))
         try:
-            await pool.release(conn, timeout=RELEASE_TIMEOUT_S)
+            await asyncio.shield(release)
+        except asyncio.CancelledError:
+            slot.keep()
+            self._track_release(release, slot)
+            raise
         except Exception as exc:  # the rows are good; asyncpg has terminated the connection
             logger.debug("connection terminated on release: %r", exc)
         return result
 
     def _release_in_background(self, conn: Any, slot: BulkheadSlot) -> None:
         task = asyncio.ensure_future(self._pool.release(conn, timeout=RELEASE_TIMEOUT_S))
+        self._track_release(task, slot)
+
+    def _track_release(self, task: asyncio.Future[Any], slot: BulkheadSlot) -> None:
         self._releasing.add(task)
         task.add_done_callback(self._released)
         task.add_done_callback(slot.release)
@@ -126,6 +137,9 @@ async def open_pg_pool(
         min_size=0,
         max_size=max_size,
         reset=_no_reset,
+        # No recycling after N queries: asyncpg closes such a connection gracefully (up to
+        # RELEASE_TIMEOUT_S) inside the release, and a PostgreSQL session needs no recycling.
+        max_queries=2**31 - 1,
         # 0: no idle-connection timer. asyncpg arms one (five minutes) on every release,
         # and trio-asyncio keeps even a cancelled timer until it would have fired.
         max_inactive_connection_lifetime=0,

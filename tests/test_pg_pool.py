@@ -100,6 +100,19 @@ async def test_cancelled_query_is_released_in_the_background(loop: Any) -> None:
     assert pool.bulkhead.in_use == 0
 
 
+async def test_a_cancel_during_a_clean_release_keeps_the_slot_until_the_release_is_done(
+    loop: Any,
+) -> None:
+    fake = FakeAsyncpgPool(release_s=0.3)
+    pool = PgPool(fake, loop, 4)
+    with trio.move_on_after(0.05):  # the rows are in; the release is still running
+        await pool.fetch("q")
+    assert pool.bulkhead.in_use == 1
+    await trio.sleep(0.4)
+    assert fake.released == [(fake.lent[0], RELEASE_TIMEOUT_S)]  # the release was not cut
+    assert pool.bulkhead.in_use == 0
+
+
 async def test_queries_past_the_pool_size_wait_in_trio_not_in_the_driver(loop: Any) -> None:
     fake = FakeAsyncpgPool(delay_s=0.2)
     pool = PgPool(fake, loop, 2)
