@@ -113,21 +113,33 @@ async def test_a_waiter_cancelled_from_outside_leaves_the_queue(
 async def test_a_waiter_cancelled_after_being_handed_a_slot_passes_it_on(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+    """a leaves and hands its slot to b; in the same step (no checkpoint between) b is
+    cancelled, so b wakes up cancelled while holding the slot: it must pass it to c."""
     control = AdmissionControl(1, max_queue=5, max_wait_s=10.0)
     log: list[str] = []
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(hold, control, 1.0, log, "a")
-        await trio.testing.wait_all_tasks_blocked()
-        with trio.CancelScope() as scope:
-            scope.deadline = trio.current_time() + 1.0  # b's deadline: the instant a leaves
-            nursery.start_soon(hold, control, 1.0, log, "c")  # queued behind b
+    b_scope = trio.CancelScope()
 
+    async def a() -> None:
+        async with control.admit():
+            log.append("a in")
+            await trio.sleep(1.0)
+            b_scope.cancel()  # the last thing before __aexit__ hands the slot to b
+
+    async def b() -> None:
+        with b_scope:
             await hold(control, 1.0, log, "b")
-    # b was cancelled at the instant it was handed the slot (or just before): either way
-    # the slot is not lost, c gets in, and nothing is left in flight.
-    assert log[0] == "a in"
-    assert "c in" in log
-    assert (control.in_flight, control.queued) == (0, 0)
+        log.append("b cancelled")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(b)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(hold, control, 1.0, log, "c")
+        await trio.testing.wait_all_tasks_blocked()
+        assert control.queued == 2
+    assert log == ["a in", "b cancelled", "c in"]
+    assert (control.in_flight, control.queued, control.shed_total) == (0, 0, 0)
 
 
 async def test_limit_zero_admits_everything(autojump_clock: trio.testing.MockClock) -> None:
