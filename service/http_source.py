@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager, aclosing, nullcontext
 from typing import Any, cast
 
 import httpx
@@ -69,7 +69,7 @@ class HttpJsonSource:
     ) -> None:
         self._name = name
         # The client's pool size: reads past it wait (or fail as busy) here, not in httpx.
-        self._bulkhead = bulkhead or Bulkhead(1_000_000)
+        self._bulkhead: AbstractAsyncContextManager[None] = bulkhead or nullcontext()
         self._url = url
         self._client = client
         self._max_body_bytes = max_body_bytes

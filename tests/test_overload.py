@@ -30,7 +30,7 @@ async def service(env: Mapping[str, str]) -> AsyncIterator[str]:
     try:
         yield await trio.to_thread.run_sync(runner.wait_started)
     finally:
-        with trio.CancelScope(shield=True):
+        with trio.move_on_after(30, shield=True):  # stop() kills after 15 s
             await trio.to_thread.run_sync(runner.stop)
 
 
@@ -105,8 +105,10 @@ async def test_interrupted_orm_reads_reuse_their_connections_instead_of_reconnec
                 async def worker() -> None:
                     for _ in range(25):
                         response = await client.get("/data")
-                        assert len(response.json()) == 40
-                        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                        status = response.status_code
+                        statuses[status] = statuses.get(status, 0) + 1
+                        if status == 200:
+                            assert len(response.json()) == 40
 
                 async with trio.open_nursery() as nursery:
                     for _ in range(8):
