@@ -62,3 +62,19 @@ def serve(session: nox.Session) -> None:
     # On Ctrl-C, let the server finish in-flight requests and stop the embedded PostgreSQL
     # (it bounds that by SHUTDOWN_GRACE_S itself); nox would otherwise kill it after 0.3 s.
     session.run("python", "-m", "service", "serve", *session.posargs, interrupt_timeout=None)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation testing (mutmut) of the core modules against their fast unit tests only; the
+    modules and tests are in pyproject's [tool.mutmut], the last score in docs/mutation.md.
+    One worker at low priority: about 3 minutes on 2 cores. ``-- NAME...`` reruns mutants."""
+    import shutil
+
+    session.install("-e", ".[test]", "mutmut==3.8.1")
+    if not session.posargs:
+        shutil.rmtree("mutants", ignore_errors=True)  # mutmut's cache: start from scratch
+    session.run(
+        "nice", "-n", "10", "mutmut", "run", "--max-children", "1", *session.posargs, external=True
+    )
+    session.run("mutmut", "results")
