@@ -16,13 +16,12 @@ T = TypeVar("T")
 
 
 class _Flight(Generic[T]):
-    __slots__ = ("done", "error", "result", "shared")
+    __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
         self.done = trio.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
-        self.shared = 0
 
 
 class Coalescer(Generic[T]):
@@ -53,8 +52,6 @@ class Coalescer(Generic[T]):
         if flight is None:
             flight = self._flight = _Flight[T]()
             self._nursery.start_soon(self._fly, flight, arrived)
-        else:
-            flight.shared += 1
         await flight.done.wait()
         if flight.error is not None:
             raise RuntimeError("the shared fan-out failed") from flight.error

@@ -118,7 +118,7 @@ class Settings:
             sources, serve_demo_files = declared.sources, declared.serve_demo_files
         else:
             sources = default_sources(env)
-        statement_ms = env.get("STATEMENT_TIMEOUT_MS")
+        statement_ms = (env.get("STATEMENT_TIMEOUT_MS") or "").strip()
         return cls(
             sources=sources,
             source_timeout_s=_number(env, "SOURCE_TIMEOUT_S", 2.0),

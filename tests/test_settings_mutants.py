@@ -113,3 +113,10 @@ def test_serve_demo_files_comes_from_the_sources_file(tmp_path: Path) -> None:
         'serve_demo_files = true\n[[source]]\nname = "a"\nkind = "http"\nurl = "http://h/a"\n'
     )
     assert Settings.from_env({"SOURCES_FILE": str(path)}).serve_demo_files is True
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\u00a0"])
+def test_a_blank_statement_timeout_means_the_default_like_every_other_number(blank: str) -> None:
+    settings = Settings.from_env({"STATEMENT_TIMEOUT_MS": blank, "SOURCE_TIMEOUT_S": " "})
+    assert settings.statement_timeout_ms is None
+    assert settings.statement_timeout_ms_for(settings.sources[0]) == 3000
