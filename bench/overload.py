@@ -199,8 +199,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     import trio
 
-    from service.dbinit import apply_sql_files, default_sql_files
-    from service.embedded_pg import embedded_postgres
+    from service.platform.dbinit import apply_sql_files, default_sql_files
+    from service.platform.embedded_pg import embedded_postgres
 
     report: dict[str, Any] = {"timeout_s": TIMEOUT_S, "duration_s": args.duration, "runs": []}
     with tempfile.TemporaryDirectory() as tmp, embedded_postgres(Path(tmp) / "pg") as dsn:

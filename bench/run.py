@@ -215,8 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     import trio
 
-    from service.dbinit import apply_sql_files, default_sql_files
-    from service.embedded_pg import embedded_postgres
+    from service.platform.dbinit import apply_sql_files, default_sql_files
+    from service.platform.embedded_pg import embedded_postgres
 
     began = time.monotonic()
     report: dict[str, Any] = {

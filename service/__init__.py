@@ -1,25 +1,25 @@
 """A trio scatter-gather service: read several sources at once, each under a deadline."""
 
-from .admission import AdmissionControl as AdmissionControl
-from .admission import OverloadedError as OverloadedError
-from .app import create_app as create_app
-from .bulkhead import Bulkhead as Bulkhead
-from .fanout import FanoutResult as FanoutResult
-from .fanout import gather as gather
-from .fanout import run_with_deadline as run_with_deadline
-from .log_throttle import LogThrottle as LogThrottle
-from .outcome import Outcome as Outcome
-from .outcome import SourceReport as SourceReport
-from .outcome import server_timing_header as server_timing_header
-from .rows import InvalidRowsError as InvalidRowsError
-from .rows import Row as Row
-from .rows import merge_rows as merge_rows
-from .rows import validate_rows as validate_rows
-from .settings import Settings as Settings
-from .settings import SettingsError as SettingsError
-from .source import FakeSource as FakeSource
-from .source import Source as Source
-from .source import SourceBusyError as SourceBusyError
+from .fanout.admission import AdmissionControl as AdmissionControl
+from .fanout.admission import OverloadedError as OverloadedError
+from .fanout.gather import FanoutResult as FanoutResult
+from .fanout.gather import gather as gather
+from .fanout.gather import run_with_deadline as run_with_deadline
+from .fanout.outcome import Outcome as Outcome
+from .fanout.outcome import SourceReport as SourceReport
+from .fanout.outcome import server_timing_header as server_timing_header
+from .fanout.rows import InvalidRowsError as InvalidRowsError
+from .fanout.rows import Row as Row
+from .fanout.rows import merge_rows as merge_rows
+from .fanout.rows import validate_rows as validate_rows
+from .fanout.source import FakeSource as FakeSource
+from .fanout.source import Source as Source
+from .fanout.source import SourceBusyError as SourceBusyError
+from .platform.app import create_app as create_app
+from .platform.bulkhead import Bulkhead as Bulkhead
+from .platform.log_throttle import LogThrottle as LogThrottle
+from .platform.settings import Settings as Settings
+from .platform.settings import SettingsError as SettingsError
 
 __all__ = [
     "AdmissionControl",

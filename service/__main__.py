@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .settings import SettingsError
+from .platform.settings import SettingsError
 
 __all__ = ["main"]
 
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            from .server import serve
+            from .platform.server import serve
 
             if args.sources is not None:
                 # Workers are separate processes that read their settings from the environment.
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.dsn:
                 print("initdb: give --dsn or set DATABASE_URL", file=sys.stderr)
                 return 2
-            from .dbinit import initdb
+            from .platform.dbinit import initdb
 
             initdb(args.dsn, args.files or None)
             print("schema and seed applied")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.dbinit import initdb
-from service.embedded_pg import embedded_postgres
+from service.platform.dbinit import initdb
+from service.platform.embedded_pg import embedded_postgres
 
 
 @pytest.fixture(scope="session")

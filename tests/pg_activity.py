@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import trio
 
-from service.pg_settings import APPLICATION_NAME
+from service.platform.pg_settings import APPLICATION_NAME
 
 
 def query_gone_bounds(timeout_s: float) -> tuple[float, float]:

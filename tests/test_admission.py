@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from service.admission import AdmissionControl, OverloadedError
+from service.fanout.admission import AdmissionControl, OverloadedError
 
 
 async def hold(control: AdmissionControl, seconds: float, log: list[str], name: str) -> None:

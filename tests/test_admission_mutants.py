@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from service.admission import AdmissionControl, OverloadedError
+from service.fanout.admission import AdmissionControl, OverloadedError
 
 
 def test_negative_settings_are_refused_with_a_message() -> None:

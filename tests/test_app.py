@@ -12,9 +12,9 @@ import trio
 import trio.testing
 from quart_trio import QuartTrio
 
-from service.app import create_app
-from service.settings import Settings
-from service.source import FakeSource, Source
+from service.fanout.source import FakeSource, Source
+from service.platform.app import create_app
+from service.platform.settings import Settings
 
 
 def rows(*ids: int) -> list[dict[str, Any]]:

@@ -90,7 +90,7 @@ async def test_wrong_method_is_405_json(service: tuple[str, int], method: str) -
     assert response.json()["error"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("path", ["/", "/data/", "/DATA", "/data/1", "/%7e%00", "/demo/x.json"])
+@pytest.mark.parametrize("path", ["/nope", "/data/", "/DATA", "/data/1", "/%7e%00", "/demo/x.json"])
 async def test_unknown_path_is_json_404(service: tuple[str, int], path: str) -> None:
     async with httpx.AsyncClient(base_url=f"http://{service[0]}:{service[1]}") as client:
         response = await client.get(path)

@@ -6,10 +6,10 @@ import pytest
 import trio
 import trio.testing
 
-from service.bulkhead import Bulkhead
-from service.fanout import gather
-from service.outcome import Outcome
-from service.source import FakeSource, SourceBusyError
+from service.fanout.gather import gather
+from service.fanout.outcome import Outcome
+from service.fanout.source import FakeSource, SourceBusyError
+from service.platform.bulkhead import Bulkhead
 
 
 async def test_a_read_past_capacity_waits_for_a_slot_and_gets_it_when_one_is_released(

@@ -6,8 +6,8 @@ import pytest
 import trio
 import trio.testing
 
-from service.bulkhead import Bulkhead, BulkheadSlot
-from service.source import SourceBusyError
+from service.fanout.source import SourceBusyError
+from service.platform.bulkhead import Bulkhead, BulkheadSlot
 
 
 def test_capacity_below_one_is_refused() -> None:

@@ -11,11 +11,11 @@ import pytest
 import trio
 import trio.testing
 
-from service.app import create_app
-from service.coalesce import Coalescer
-from service.fanout import FanoutResult, gather
-from service.settings import Settings, SettingsError
-from service.source import FakeSource, Source
+from service.fanout.coalesce import Coalescer
+from service.fanout.gather import FanoutResult, gather
+from service.fanout.source import FakeSource, Source
+from service.platform.app import create_app
+from service.platform.settings import Settings, SettingsError
 
 ROWS = [{"id": 1, "name": "Test 1"}]
 

@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from service.coalesce import Coalescer
+from service.fanout.coalesce import Coalescer
 
 
 async def test_a_failed_flight_is_logged_with_its_traceback(

@@ -9,9 +9,9 @@ import pytest
 import trio
 import trio.testing
 
-from service.fanout import gather
-from service.outcome import Outcome
-from service.source import FakeSource
+from service.fanout.gather import gather
+from service.fanout.outcome import Outcome
+from service.fanout.source import FakeSource
 
 
 def rows(*ids: int) -> list[dict[str, Any]]:
@@ -124,7 +124,7 @@ async def test_outer_cancellation_is_not_swallowed(autojump_clock: trio.testing.
 async def test_every_failed_source_is_logged(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="service.fanout")
+    caplog.set_level(logging.DEBUG, logger="service.fanout.gather")
     await gather(
         [
             FakeSource("ok_source", rows(1)),
@@ -185,7 +185,7 @@ async def test_deadline_and_durations_count_from_the_given_start_not_from_the_ca
 async def test_repeated_failures_of_a_source_are_logged_once_per_interval_with_a_count(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from service.log_throttle import LogThrottle
+    from service.platform.log_throttle import LogThrottle
 
     throttle = LogThrottle(10.0, trio.current_time)
     broken = FakeSource("broken", error=OSError("refused"))

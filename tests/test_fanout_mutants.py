@@ -8,9 +8,9 @@ import pytest
 import trio
 import trio.testing
 
-from service.fanout import log_report, run_with_deadline
-from service.log_throttle import LogThrottle
-from service.outcome import Outcome, SourceReport
+from service.fanout.gather import log_report, run_with_deadline
+from service.fanout.outcome import Outcome, SourceReport
+from service.platform.log_throttle import LogThrottle
 
 
 async def test_a_failed_operation_gives_no_value(
@@ -39,7 +39,7 @@ async def test_a_late_operation_reports_no_error(autojump_clock: trio.testing.Mo
 
 
 def test_a_good_source_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="service.fanout")
+    caplog.set_level(logging.DEBUG, logger="service.fanout.gather")
     log_report(SourceReport("a", Outcome.OK, 12.34, rows=3))
     assert [r.getMessage() for r in caplog.records] == ["source a ok: rows=3 elapsed_ms=12.3"]
 

@@ -23,7 +23,7 @@ import trio
 import trio_asyncio
 import triopg
 
-from service.aio import use_loop
+from service.platform.aio import use_loop
 
 from .pg_activity import assert_query_gone, query_gone_bounds, service_queries_on
 from .service_runner import ServiceRunner

@@ -17,9 +17,9 @@ import psutil
 import pytest
 import trio
 
-from service.dbinit import initdb
-from service.embedded_pg import embedded_postgres
-from service.pg_settings import APPLICATION_NAME
+from service.platform.dbinit import initdb
+from service.platform.embedded_pg import embedded_postgres
+from service.platform.pg_settings import APPLICATION_NAME
 
 from .service_runner import ServiceRunner
 from .test_faults import admin

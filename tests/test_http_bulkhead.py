@@ -7,9 +7,9 @@ import pytest
 import trio
 import trio.testing
 
-from service.bulkhead import Bulkhead
-from service.http_source import HttpJsonSource
-from service.source import SourceBusyError
+from service.fanout.http_source import HttpJsonSource
+from service.fanout.source import SourceBusyError
+from service.platform.bulkhead import Bulkhead
 
 from .test_http_source import BODY, ROWS, URL, Chunks
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 import trio
 
-from service.fanout import FanoutResult, gather
-from service.http_source import HttpJsonSource, open_http_client
-from service.outcome import Outcome
+from service.fanout.gather import FanoutResult, gather
+from service.fanout.http_source import HttpJsonSource, open_http_client
+from service.fanout.outcome import Outcome
 
 from .json_server import JsonServer
 from .tcp_proxy import closed_port
@@ -140,8 +140,8 @@ async def test_connections_are_reused_between_requests() -> None:
 
 async def test_a_hung_source_does_not_starve_a_healthy_one_of_connections(tmp_path: Any) -> None:
     """Each HTTP source has its own pool: requests stuck on /hang leave /healthy its own."""
-    from service.backends import open_backends
-    from service.settings import Settings
+    from service.fanout.backends import open_backends
+    from service.platform.settings import Settings
 
     server = JsonServer(ROWS)
     async with trio.open_nursery() as nursery:

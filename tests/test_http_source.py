@@ -21,10 +21,10 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from service.fanout import gather
-from service.http_source import BodyTooLargeError, HttpJsonSource, HttpStatusError
-from service.outcome import Outcome
-from service.rows import InvalidRowsError
+from service.fanout.gather import gather
+from service.fanout.http_source import BodyTooLargeError, HttpJsonSource, HttpStatusError
+from service.fanout.outcome import Outcome
+from service.fanout.rows import InvalidRowsError
 
 URL = "http://source.test/data.json"
 ROWS = [{"id": 2, "name": "Test 2"}, {"id": 1, "name": "Test 1"}]

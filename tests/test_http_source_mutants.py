@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from service.http_source import (
+from service.fanout.http_source import (
     HttpJsonSource,
     HttpStatusError,
     _CappedDecoder,
     _wbits,
     open_http_client,
 )
-from service.rows import InvalidRowsError
+from service.fanout.rows import InvalidRowsError
 from tests.test_http_source import (
     BODY,
     ROWS,

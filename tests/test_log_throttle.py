@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.log_throttle import LogThrottle
+from service.platform.log_throttle import LogThrottle
 
 
 class Clock:

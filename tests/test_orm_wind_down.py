@@ -10,9 +10,9 @@ import pytest
 import trio
 import trio_asyncio
 
-from service.aio import run_isolated
-from service.bulkhead import Bulkhead, BulkheadSlot
-from service.orm_source import RELEASE_TIMEOUT_S, _wind_down
+from service.fanout.orm_source import RELEASE_TIMEOUT_S, _wind_down
+from service.platform.aio import run_isolated
+from service.platform.bulkhead import Bulkhead, BulkheadSlot
 
 
 class FakeDriver:

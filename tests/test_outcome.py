@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from service.outcome import MAX_ERROR_CHARS, Outcome, SourceReport, server_timing_header
+from service.fanout.outcome import MAX_ERROR_CHARS, Outcome, SourceReport, server_timing_header
 
 
 def test_server_timing_has_one_entry_per_source() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.outcome import MAX_ERROR_CHARS, Outcome, SourceReport
+from service.fanout.outcome import MAX_ERROR_CHARS, Outcome, SourceReport
 
 
 def test_a_report_without_rows_or_error_has_none() -> None:

@@ -11,10 +11,10 @@ import pytest
 import trio
 import trio_asyncio
 
-from service.fanout import gather
-from service.outcome import Outcome
-from service.pg_pool import RELEASE_TIMEOUT_S, PgPool
-from service.sql_source import SqlTableSource
+from service.fanout.gather import gather
+from service.fanout.outcome import Outcome
+from service.fanout.sql_source import SqlTableSource
+from service.platform.pg_pool import RELEASE_TIMEOUT_S, PgPool
 
 ROWS = [{"id": 11, "name": "Test 11"}, {"id": 12, "name": "Test 12"}]
 

@@ -13,12 +13,12 @@ import pytest
 import trio
 import triopg
 
-from service.aio import use_loop
-from service.backends import Backends, open_backends
-from service.fanout import FanoutResult, gather
-from service.outcome import Outcome
-from service.pg_settings import APPLICATION_NAME
-from service.settings import Settings, SourceKind, SourceSettings
+from service.fanout.backends import Backends, open_backends
+from service.fanout.gather import FanoutResult, gather
+from service.fanout.outcome import Outcome
+from service.platform.aio import use_loop
+from service.platform.pg_settings import APPLICATION_NAME
+from service.platform.settings import Settings, SourceKind, SourceSettings
 
 from .json_server import JsonServer
 from .pg_activity import assert_query_gone, query_gone_bounds, service_queries_on
@@ -228,7 +228,7 @@ async def test_network_going_silent_while_the_query_waits_on_the_server(
             assert [row["id"] for row in healed.rows] == ALL_IDS
 
 
-DEMO_SOURCES = Path(__file__).resolve().parent.parent / "service" / "demo_sources"
+DEMO_SOURCES = Path(__file__).resolve().parent.parent / "service" / "fanout" / "demo_sources"
 
 
 async def test_shipped_demo_json_files_hold_the_seeded_rows(pg_dsn: str) -> None:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from service.redact import MAX_VALUE_CHARS, redact_text, redact_url, short_repr
+from service.platform.redact import MAX_VALUE_CHARS, redact_text, redact_url, short_repr
 
 
 @pytest.mark.parametrize(

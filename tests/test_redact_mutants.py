@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.redact import MAX_VALUE_CHARS, redact_url, short_repr
+from service.platform.redact import MAX_VALUE_CHARS, redact_url, short_repr
 
 
 def test_a_query_pair_without_equals_is_masked_as_a_whole() -> None:

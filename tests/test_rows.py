@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from service.rows import InvalidRowsError, Row, merge_rows, validate_rows
+from service.fanout.rows import InvalidRowsError, Row, merge_rows, validate_rows
 
 
 def test_valid_rows_are_normalised_to_id_and_name() -> None:

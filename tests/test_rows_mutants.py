@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.rows import InvalidRowsError, validate_rows
+from service.fanout.rows import InvalidRowsError, validate_rows
 
 
 @pytest.mark.parametrize(

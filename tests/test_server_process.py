@@ -13,7 +13,7 @@ import trio
 import trio_asyncio
 import triopg
 
-from service.aio import use_loop
+from service.platform.aio import use_loop
 
 from .service_runner import ServiceRunner
 from .tcp_proxy import closed_port
@@ -141,3 +141,20 @@ async def test_http_demo_reads_its_three_sources_from_the_service_itself(tmp_pat
     assert [row["id"] for row in demo.json()] == [*range(11, 21), *range(41, 51)]
     assert missing.status_code == 404
     assert "embedded PostgreSQL" not in service.output.decode()
+
+
+async def test_index_and_bootstrap_are_served_by_the_real_process(pg_dsn: str) -> None:
+    """The index page and Bootstrap's CSS, from the pip-installed package (no network)."""
+    env = {"DATABASE_URL": pg_dsn}
+    async with (
+        running_service(env) as service,
+        httpx.AsyncClient(base_url=service.url) as client,
+    ):
+        index = await client.get("/", headers={"Accept": "text/html"})
+        css = await client.get("/static/bootstrap/css/bootstrap.min.css")
+    assert index.status_code == 200
+    assert 'href="/data"' in index.text
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    assert len(css.content) > 100_000
+    assert b"Bootstrap" in css.content[:200]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings, SettingsError, SourceKind
+from service.platform.settings import Settings, SettingsError, SourceKind
 
 
 def test_defaults_without_environment() -> None:
@@ -199,14 +199,14 @@ def test_the_message_about_a_huge_bad_number_is_bounded() -> None:
 def test_serve_exits_2_with_one_line_naming_the_variable(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
-    import service.server
+    import service.platform.server
     from service.__main__ import main
 
     def must_not_start(*args: object, **kwargs: object) -> int:
         raise AssertionError("the server started with a broken configuration")
 
     # A database URL for every source, so that an accepted configuration would reach run().
-    monkeypatch.setattr(service.server, "run", must_not_start)
+    monkeypatch.setattr(service.platform.server, "run", must_not_start)
     for name in ("SOURCES_FILE", "DATA_1_URL", "DATA_2_URL", "DATA_3_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/db")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings, SettingsError
+from service.platform.settings import Settings, SettingsError
 
 
 def test_every_default_without_environment() -> None:

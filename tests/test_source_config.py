@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings, SettingsError, SourceKind, SourceSettings
+from service.platform.settings import Settings, SettingsError, SourceKind, SourceSettings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.source_config import (
+from service.platform.source_config import (
     MAX_BODY_BYTES,
     SettingsError,
     SourceKind,

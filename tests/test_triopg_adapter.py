@@ -14,8 +14,8 @@ import trio_asyncio
 import triopg
 from packaging.requirements import Requirement
 
-from service.aio import run_isolated
-from service.triopg_adapter import (
+from service.platform.aio import run_isolated
+from service.platform.triopg_adapter import (
     TESTED_TRIOPG,
     TriopgChangedError,
     create_asyncpg_pool,

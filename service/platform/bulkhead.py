@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import trio
 
-from .source import SourceBusyError
+__all__ = ["Bulkhead", "BulkheadSlot", "SourceBusyError"]
 
-__all__ = ["Bulkhead", "BulkheadSlot"]
+
+class SourceBusyError(Exception):
+    """The source already has as many reads in flight as it can serve; this one was not tried."""
 
 
 class Bulkhead:

@@ -10,8 +10,8 @@ from typing import Any, cast
 import httpx
 import orjson
 
-from .bulkhead import Bulkhead
-from .redact import redact_url, short_repr
+from ..platform.bulkhead import Bulkhead
+from ..platform.redact import redact_url, short_repr
 from .rows import InvalidRowsError
 
 __all__ = ["BodyTooLargeError", "HttpJsonSource", "HttpStatusError", "open_http_client"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 __all__ = ["embedded_postgres"]
 
-logger = logging.getLogger("service.embedded_pg")
+logger = logging.getLogger("service.platform.embedded_pg")
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .redact import redact_text
+from ..platform.redact import redact_text
 
 __all__ = ["MAX_ERROR_CHARS", "Outcome", "SourceReport", "server_timing_header"]
 

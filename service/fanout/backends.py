@@ -13,19 +13,19 @@ import trio
 import trio_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .bulkhead import Bulkhead
+from ..platform.bulkhead import Bulkhead
+from ..platform.pg_pool import PgPool, open_pg_pool
+from ..platform.pg_settings import connect_kwargs
+from ..platform.settings import Settings, SourceKind, SourceSettings
 from .http_source import HttpJsonSource, open_http_client
 from .orm_source import OrmTableSource, create_orm_engine, track_connections
-from .pg_pool import PgPool, open_pg_pool
-from .pg_settings import connect_kwargs
 from .readiness import check_sources
-from .settings import Settings, SourceKind, SourceSettings
 from .source import Source
 from .sql_source import SqlTableSource
 
 __all__ = ["Backends", "open_backends"]
 
-logger = logging.getLogger("service.backends")
+logger = logging.getLogger("service.fanout.backends")
 
 #: A bound on disposing the ORM engines (their connections are already terminated).
 _DISPOSE_TIMEOUT_S = 1.0

@@ -11,7 +11,7 @@ import triopg
 
 __all__ = ["apply_sql_files", "default_sql_files", "initdb"]
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_sql_files() -> tuple[Path, Path]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any, TypedDict
 
-from .redact import short_repr
+from ..platform.redact import short_repr
 
 __all__ = ["InvalidRowsError", "Row", "merge_rows", "validate_rows"]
 

@@ -9,14 +9,14 @@ from typing import TypeVar
 
 import trio
 
-from .log_throttle import LogThrottle
+from ..platform.log_throttle import LogThrottle
 from .outcome import Outcome, SourceReport
 from .rows import InvalidRowsError, Row, merge_rows, validate_rows
 from .source import Source, SourceBusyError
 
 __all__ = ["FanoutResult", "gather", "run_with_deadline"]
 
-logger = logging.getLogger("service.fanout")
+logger = logging.getLogger("service.fanout.gather")
 
 T = TypeVar("T")
 

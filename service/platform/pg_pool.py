@@ -14,7 +14,7 @@ from .triopg_adapter import create_asyncpg_pool
 
 __all__ = ["PgPool", "open_pg_pool"]
 
-logger = logging.getLogger("service.pg_pool")
+logger = logging.getLogger("service.platform.pg_pool")
 
 #: How long a connection given up on may take to become reusable before it is terminated.
 RELEASE_TIMEOUT_S = 1.0

@@ -8,11 +8,9 @@ from typing import Any, Protocol, runtime_checkable
 import trio
 import trio.lowlevel
 
+from ..platform.bulkhead import SourceBusyError
+
 __all__ = ["FakeSource", "Source", "SourceBusyError"]
-
-
-class SourceBusyError(Exception):
-    """The source already has as many reads in flight as it can serve; this one was not tried."""
 
 
 @runtime_checkable

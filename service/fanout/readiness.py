@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 
 import trio
 
-from .fanout import run_with_deadline
+from .gather import run_with_deadline
 from .outcome import SourceReport
 from .source import Source
 
 __all__ = ["check_sources"]
 
-logger = logging.getLogger("service.readiness")
+logger = logging.getLogger("service.fanout.readiness")
 
 
 async def check_sources(

@@ -12,13 +12,13 @@ from sqlalchemy import event, exc, select, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from .aio import run_isolated
-from .bulkhead import Bulkhead, BulkheadSlot
+from ..platform.aio import run_isolated
+from ..platform.bulkhead import Bulkhead, BulkheadSlot
 from .models import DataRow, data_row_model
 
 __all__ = ["OrmTableSource", "create_orm_engine", "track_connections"]
 
-logger = logging.getLogger("service.orm_source")
+logger = logging.getLogger("service.fanout.orm_source")
 
 #: How long an interrupted connection may take to become reusable (the server acknowledging
 #: the cancel of its query) before it is terminated instead. The same bound as the raw-SQL pool.

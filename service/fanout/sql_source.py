@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .pg_pool import PgPool
+from ..platform.pg_pool import PgPool
 
 __all__ = ["SqlTableSource"]
 

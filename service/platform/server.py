@@ -16,9 +16,9 @@ from .settings import Settings
 
 __all__ = ["hypercorn_config", "serve"]
 
-logger = logging.getLogger("service.server")
+logger = logging.getLogger("service.platform.server")
 
-APP_PATH = "service.app:create_app_from_env()"
+APP_PATH = "service.platform.app:create_app_from_env()"
 
 #: Time kept back from SHUTDOWN_GRACE_S for closing the pools after the connections.
 _LIFESPAN_CLOSE_S = 1.0

@@ -10,7 +10,7 @@ import trio
 
 __all__ = ["Coalescer"]
 
-logger = logging.getLogger("service.coalesce")
+logger = logging.getLogger("service.fanout.coalesce")
 
 T = TypeVar("T")
 
