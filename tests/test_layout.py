@@ -1,0 +1,64 @@
+"""The layout's rule, checked on the source: a capability imports the platform, never another
+capability; the platform imports no capability, except the app factory, which mounts them."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SERVICE = Path(__file__).resolve().parent.parent / "service"
+CAPABILITIES = sorted(
+    path.name
+    for path in SERVICE.iterdir()
+    if path.is_dir() and (path / "__init__.py").exists() and path.name != "platform"
+)
+#: Modules allowed to import capabilities: they wire them together.
+WIRING = {"service/platform/app.py", "service/__init__.py", "service/__main__.py"}
+
+
+def imported_packages(path: Path) -> set[str]:
+    """The ``service`` subpackages that ``path`` imports (relative imports resolved)."""
+    module_parts = list(path.relative_to(SERVICE.parent).with_suffix("").parts)
+    package = module_parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = [*base, *(node.module.split(".") if node.module else [])]
+            else:
+                target = (node.module or "").split(".")
+            names = [target] if len(target) > 1 else [[*target, a.name] for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name.split(".") for alias in node.names]
+        else:
+            continue
+        for parts in names:
+            if len(parts) > 1 and parts[0] == "service":
+                found.add(parts[1])
+    return found
+
+
+def test_there_is_a_platform_and_at_least_one_capability() -> None:
+    assert (SERVICE / "platform" / "__init__.py").exists()
+    assert "fanout" in CAPABILITIES
+
+
+def test_no_capability_imports_another_and_the_platform_imports_none() -> None:
+    broken = []
+    for path in sorted(SERVICE.rglob("*.py")):
+        name = str(path.relative_to(SERVICE.parent))
+        if name in WIRING:
+            continue
+        parts = path.relative_to(SERVICE).parts
+        own = parts[0] if len(parts) > 1 else None
+        for package in imported_packages(path) & set(CAPABILITIES):
+            if package != own:
+                broken.append(f"{name} imports service.{package}")
+    assert broken == []
+
+
+def test_the_checker_sees_relative_and_absolute_imports() -> None:
+    source = SERVICE / "platform" / "app.py"
+    assert "fanout" in imported_packages(source)  # `from ..fanout.routes import ...`
+    assert "platform" in imported_packages(SERVICE / "fanout" / "routes.py")
