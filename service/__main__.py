@@ -1,4 +1,4 @@
-"""Command line: ``python -m service serve`` and ``python -m service initdb``."""
+"""Command line: ``python -m service serve``, ``initdb`` and ``users fake|load``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,17 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument(
         "files", nargs="*", type=Path, help="SQL files (default: schema.sql seed.sql)"
     )
+    users = commands.add_parser("users", help="fake users to a JSON file, or load such a file")
+    actions = users.add_subparsers(dest="action", required=True)
+    fake = actions.add_parser("fake", help="write fake users (Faker) to a JSON file")
+    fake.add_argument("--count", type=_non_negative_int, default=25)
+    fake.add_argument("--seed", type=int, default=0, help="the same seed, the same users")
+    fake.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    load = actions.add_parser("load", help="register the users of a JSON file (all or none)")
+    load.add_argument("file", type=Path)
+    load.add_argument(
+        "--dsn", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL"
+    )
     return parser
 
 
@@ -46,6 +57,13 @@ def _port(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"port (or $PORT) must be a number, got {raw!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
     return value
 
 
@@ -76,10 +94,53 @@ def main(argv: Sequence[str] | None = None) -> int:
             initdb(args.dsn, args.files or None)
             print("schema and seed applied")
             return 0
+        if args.command == "users":
+            return _users(args)
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     raise AssertionError(f"unknown command {args.command}")
+
+
+def _users(args: argparse.Namespace) -> int:
+    import trio
+
+    from .accounts.fake_users import fake_users
+    from .accounts.passwords import Passwords
+    from .accounts.store import load_users
+    from .accounts.users_file import UsersFileError, dump_users, parse_users
+
+    if args.action == "fake":
+        args.out.write_bytes(dump_users(fake_users(args.count, seed=args.seed)))
+        print(f"wrote {args.count} fake users to {args.out}")
+        return 0
+    if not args.dsn:
+        print("users load: give --dsn or set DATABASE_URL", file=sys.stderr)
+        return 2
+    try:
+        users = parse_users(args.file.read_bytes())
+    except OSError as exc:
+        print(f"users load: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except UsersFileError as exc:
+        print(f"users load: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    refused: list[BaseException] = []
+    loaded = 0
+    try:
+        loaded = trio.run(load_users, args.dsn, users, Passwords())
+    except* UsersFileError as group:  # raised inside the trio-asyncio loop's nursery
+        refused.append(_first_leaf(group))
+    if refused:
+        print(f"users load: {args.file}: {refused[0]}", file=sys.stderr)
+        return 2
+    print(f"loaded {loaded} users from {args.file}")
+    return 0
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 if __name__ == "__main__":
