@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .accounts.seeding import SeedingError, SeedPlan
 from .platform.settings import SettingsError
 
 __all__ = ["main"]
@@ -84,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.sources is not None:
                 # Workers are separate processes that read their settings from the environment.
                 os.environ["SOURCES_FILE"] = str(args.sources.resolve())
-            return serve(host=args.host, port=args.port, workers=args.workers)
+            plan = SeedPlan.from_env(os.environ)  # checked before anything starts
+            return serve(
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                prepare=lambda dsn: _seed_accounts(dsn, plan),
+            )
         if args.command == "initdb":
             if not args.dsn:
                 print("initdb: give --dsn or set DATABASE_URL", file=sys.stderr)
@@ -96,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "users":
             return _users(args)
-    except SettingsError as exc:
+    except (SettingsError, SeedingError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     raise AssertionError(f"unknown command {args.command}")
@@ -136,6 +143,28 @@ def _users(args: argparse.Namespace) -> int:
         return 2
     print(f"loaded {loaded} users from {args.file}")
     return 0
+
+
+def _seed_accounts(dsn: str, plan: SeedPlan) -> None:
+    """The first start's admin and fake users (on an empty users table only)."""
+    import trio
+
+    from .accounts.passwords import Passwords
+    from .accounts.seeding import seed_accounts
+
+    result = trio.run(seed_accounts, dsn, plan, Passwords())
+    if not result.seeded:
+        return
+    print(
+        f"accounts: created the admin {plan.admin_email} and {result.users_created - 1} fake users"
+    )
+    if result.generated_admin_password is not None:
+        # Shown once, here; only its hash is stored.
+        print(
+            f"accounts: the admin's password is {result.generated_admin_password}"
+            " (generated: set ADMIN_PASSWORD to choose one; shown only this once)",
+            flush=True,
+        )
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

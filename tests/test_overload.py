@@ -95,10 +95,11 @@ async def test_interrupted_orm_reads_reuse_their_connections_instead_of_reconnec
     connection is reused once the server acknowledged the cancel, so in 200 requests
     the service opens no more than its pools hold (3 sources x 4)."""
     env = {"DATABASE_URL": pg_dsn, "SOURCE_TIMEOUT_S": "0.15", "POOL_MAX_SIZE": "4"}
-    before = await sessions(pg_dsn)
     statuses: dict[int, int] = {}
-    async with service(env) as url, admin(pg_dsn) as conn:
-        async with conn.transaction():
+    async with service(env) as url:
+        # Counted from here: start-up's own sessions (schema, seeding) have ended by now.
+        before = await sessions(pg_dsn)
+        async with admin(pg_dsn) as conn, conn.transaction():
             await conn.execute("LOCK TABLE data_1 IN ACCESS EXCLUSIVE MODE")
             async with httpx.AsyncClient(base_url=url, timeout=5) as client:
 
@@ -127,8 +128,8 @@ async def test_four_times_the_load_keeps_answers_whole_and_connections_few(pg_ds
     """32 clients without faults, default settings: whole answers, no reconnects. The
     deadline targets themselves are measured by ``nox -s overload``, not here."""
     env = {"DATABASE_URL": pg_dsn, "SOURCE_TIMEOUT_S": "0.25", "POOL_MAX_SIZE": "10"}
-    before = await sessions(pg_dsn)
     async with service(env) as url:
+        before = await sessions(pg_dsn)  # start-up's own sessions have ended by now
         out = await trio.to_thread.run_sync(
             lambda: (
                 subprocess.run(

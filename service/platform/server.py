@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from hypercorn.config import Config
 from hypercorn.run import run
 
 from .app import configure_logging
-from .dbinit import initdb
+from .dbinit import default_sql_files, initdb
 from .embedded_pg import embedded_postgres
 from .settings import Settings
 
@@ -42,21 +43,33 @@ def hypercorn_config(settings: Settings, *, host: str, port: int, workers: int) 
     return config
 
 
-def serve(*, host: str, port: int, workers: int) -> int:
+def serve(
+    *, host: str, port: int, workers: int, prepare: Callable[[str], None] | None = None
+) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code.
 
     Without a database URL for every source, an embedded PostgreSQL is started in
     ``EMBEDDED_PG_DIR``, created and seeded, handed to the workers as
-    ``DATABASE_URL``, and stopped on exit.
+    ``DATABASE_URL``, and stopped on exit. A database given by ``DATABASE_URL`` gets
+    ``schema.sql`` (idempotent: a newer version adds its new tables, and loses no data),
+    not the demo rows. Then ``prepare(dsn)`` runs once, before the workers start (the
+    CLI seeds the accounts there).
     """
     settings = Settings.from_env()
     configure_logging(settings)
     with ExitStack() as stack:
+        dsn = os.environ.get("DATABASE_URL") or None
         if settings.needs_embedded_database:
             dsn = stack.enter_context(embedded_postgres(settings.embedded_pg_dir))
             initdb(dsn)
             logger.info("embedded PostgreSQL ready, tables created and seeded")
             # Workers are separate processes that read their settings from the environment.
             os.environ["DATABASE_URL"] = dsn
+        elif dsn is not None:
+            schema, _seed = default_sql_files()
+            initdb(dsn, [schema])
+            logger.info("tables of every capability created where missing")
+        if dsn is not None and prepare is not None:
+            prepare(dsn)
         return run(hypercorn_config(settings, host=host, port=port, workers=workers))
     raise AssertionError("unreachable")

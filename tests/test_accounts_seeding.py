@@ -1,0 +1,97 @@
+"""The first start's users: an admin and fake users, once, only on an empty users table."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+from sqlalchemy.engine import make_url
+
+from service.__main__ import main
+from service.accounts.passwords import Passwords
+from service.accounts.seeding import SeedingError, SeedPlan, seed_accounts
+from service.accounts.store import count_users
+from service.platform.dbinit import apply_sql_files, default_sql_files
+
+from .test_faults import admin
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def empty_db(pg_dsn: str) -> AsyncIterator[str]:
+    """A database of its own, with every table and no user."""
+    name = f"seed_{secrets.token_hex(4)}"
+    async with admin(pg_dsn) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = make_url(pg_dsn).set(database=name).render_as_string(hide_password=False)
+    schema, _seed = default_sql_files()
+    await apply_sql_files(dsn, [schema])
+    try:
+        yield dsn
+    finally:
+        async with admin(pg_dsn) as conn:
+            await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def test_an_empty_table_gets_the_admin_and_the_fake_users_once(empty_db: str) -> None:
+    plan = SeedPlan("boss@example.com", None, seed_users=4)
+    first = await seed_accounts(empty_db, plan, Passwords.cheap())
+    assert first.seeded
+    assert first.users_created == 5
+    assert first.generated_admin_password is not None
+    assert len(first.generated_admin_password) >= 12
+    again = await seed_accounts(empty_db, plan, Passwords.cheap())
+    assert not again.seeded  # a restart seeds nothing
+    assert await count_users(empty_db) == 5
+
+
+async def test_a_configured_admin_password_is_used_and_not_shown(empty_db: str) -> None:
+    plan = SeedPlan("boss@example.com", "s3cret-enough", seed_users=0)
+    result = await seed_accounts(empty_db, plan, Passwords.cheap())
+    assert (result.seeded, result.users_created) == (True, 1)
+    assert result.generated_admin_password is None
+
+
+async def test_two_starts_at_once_seed_only_once(empty_db: str) -> None:
+    plan = SeedPlan("boss@example.com", "s3cret-enough", seed_users=3)
+    results = []
+
+    async def start() -> None:
+        results.append(await seed_accounts(empty_db, plan, Passwords.cheap()))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start)
+        nursery.start_soon(start)
+    assert sorted(result.seeded for result in results) == [False, True]
+    assert await count_users(empty_db) == 4
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ADMIN_EMAIL": "nope"}, "ADMIN_EMAIL is not an email address"),
+        ({"ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD must be at least 8"),
+        ({"SEED_USERS": "many"}, "SEED_USERS must be an integer"),
+        ({"SEED_USERS": "-1"}, "SEED_USERS must be from 0"),
+    ],
+)
+def test_a_bad_seeding_variable_is_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SeedingError, match=message):
+        SeedPlan.from_env(env)
+
+
+def test_serve_refuses_a_bad_seeding_variable_before_starting_anything(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEED_USERS", "lots")
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "configuration error: SEED_USERS must be an integer, got 'lots'"
+    )
+
+
+def test_defaults() -> None:
+    assert SeedPlan.from_env({}) == SeedPlan("admin@example.com", None, 25)
