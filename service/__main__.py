@@ -75,8 +75,18 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def load_env_file(path: Path | None = None) -> bool:
+    """Read ``.env`` of the working directory (or ``path``) into the environment, if there is
+    one; a variable already set in the environment wins. Whether a file was read."""
+    from dotenv import load_dotenv
+
+    path = path or Path.cwd() / ".env"
+    return path.is_file() and load_dotenv(path, override=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    load_env_file()  # before the parser: its defaults come from the environment
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":

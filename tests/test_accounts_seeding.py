@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import trio
@@ -95,3 +97,38 @@ def test_serve_refuses_a_bad_seeding_variable_before_starting_anything(
 
 def test_defaults() -> None:
     assert SeedPlan.from_env({}) == SeedPlan("admin@example.com", None, 25)
+
+
+def test_a_dot_env_file_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.__main__ import load_env_file
+
+    directory = tmp_path
+    (directory / ".env").write_text("DOTENV_ONLY=from-file\nDOTENV_BOTH=from-file\n")
+    monkeypatch.setenv("DOTENV_BOTH", "from-environment")
+    monkeypatch.delenv("DOTENV_ONLY", raising=False)
+    monkeypatch.chdir(directory)
+    try:
+        assert load_env_file()
+        assert os.environ["DOTENV_ONLY"] == "from-file"
+        assert os.environ["DOTENV_BOTH"] == "from-environment"
+    finally:
+        os.environ.pop("DOTENV_ONLY", None)
+    assert not load_env_file(directory / "missing.env")
+
+
+def test_serve_reads_its_configuration_from_dot_env(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory = tmp_path
+    (directory / ".env").write_text("SEED_USERS=from-dot-env\n")
+    monkeypatch.delenv("SEED_USERS", raising=False)
+    monkeypatch.chdir(directory)
+    try:
+        assert main(["serve"]) == 2
+    finally:
+        os.environ.pop("SEED_USERS", None)
+    assert "SEED_USERS must be an integer, got 'from-dot-env'" in capsys.readouterr().err
