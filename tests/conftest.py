@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import trio_asyncio
+import triopg
+from sqlalchemy.engine import make_url
 
-from service.platform.dbinit import initdb
+from service.platform.aio import use_loop
+from service.platform.dbinit import apply_sql_files, default_sql_files, initdb
 from service.platform.embedded_pg import embedded_postgres
 
 
@@ -24,3 +29,23 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with embedded_postgres(data_dir) as dsn:
         initdb(dsn)
         yield dsn
+
+
+@pytest.fixture
+async def empty_db(pg_dsn: str) -> AsyncIterator[str]:
+    """A database of its own on the same server: every table (schema.sql), no row."""
+    name = f"test_{secrets.token_hex(4)}"
+    async with trio_asyncio.open_loop() as loop:
+        with use_loop(loop):
+            async with triopg.connect(pg_dsn) as conn:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = make_url(pg_dsn).set(database=name).render_as_string(hide_password=False)
+    schema, _seed = default_sql_files()
+    await apply_sql_files(dsn, [schema])
+    try:
+        yield dsn
+    finally:
+        async with trio_asyncio.open_loop() as loop:
+            with use_loop(loop):
+                async with triopg.connect(pg_dsn) as conn:
+                    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import trio
-from sqlalchemy.engine import make_url
 
 from service.__main__ import main
 from service.accounts.passwords import Passwords
 from service.accounts.seeding import SeedingError, SeedPlan, seed_accounts
 from service.accounts.store import count_users
-from service.platform.dbinit import apply_sql_files, default_sql_files
-
-from .test_faults import admin
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def empty_db(pg_dsn: str) -> AsyncIterator[str]:
-    """A database of its own, with every table and no user."""
-    name = f"seed_{secrets.token_hex(4)}"
-    async with admin(pg_dsn) as conn:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_url(pg_dsn).set(database=name).render_as_string(hide_password=False)
-    schema, _seed = default_sql_files()
-    await apply_sql_files(dsn, [schema])
-    try:
-        yield dsn
-    finally:
-        async with admin(pg_dsn) as conn:
-            await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def test_an_empty_table_gets_the_admin_and_the_fake_users_once(empty_db: str) -> None:

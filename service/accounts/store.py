@@ -1,8 +1,10 @@
-"""Storing users: all of a batch in one transaction, or none of it."""
+"""Storing users: the CLI's batch loads, and the pages' reads and writes (SQLAlchemy ORM)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import trio_asyncio
 from sqlalchemy import func, select
@@ -10,11 +12,179 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from ..platform.database import Database
 from .models import User
 from .passwords import Passwords
 from .users_file import NewUser, UsersFileError
 
-__all__ = ["count_users", "load_users"]
+__all__ = [
+    "Account",
+    "EmailTakenError",
+    "LastAdminError",
+    "UserStore",
+    "count_users",
+    "load_users",
+]
+
+
+class EmailTakenError(ValueError):
+    """Another user has this email (emails are unique case-insensitively)."""
+
+
+class LastAdminError(ValueError):
+    """The change would leave no admin."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user as the pages see it (a plain value: no ORM session behind it)."""
+
+    id: int
+    email: str
+    username: str
+    is_admin: bool
+    session_version: int
+    created_at: datetime
+    password_hash: str
+
+    @classmethod
+    def of(cls, user: User) -> Account:
+        return cls(
+            user.id,
+            user.email,
+            user.username,
+            user.is_admin,
+            user.session_version,
+            user.created_at,
+            user.password_hash,
+        )
+
+
+class UserStore:
+    """The pages' reads and writes of users, each its own short transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._engine = database.engine
+
+    async def get(self, user_id: int) -> Account | None:
+        return await self._database.run(self._get(user_id))
+
+    async def by_email(self, email: str) -> Account | None:
+        return await self._database.run(self._by_email(email))
+
+    async def page(self, offset: int, limit: int) -> tuple[list[Account], int]:
+        """One page of users by id, and how many there are in all."""
+        return await self._database.run(self._page(offset, limit))
+
+    async def create(self, email: str, username: str, password_hash: str) -> Account:
+        return await self._database.run(self._create(email, username, password_hash))
+
+    async def update(
+        self,
+        user_id: int,
+        *,
+        email: str,
+        username: str,
+        is_admin: bool,
+        password_hash: str | None,
+    ) -> Account:
+        """Change a user; a new password (or a lost admin flag) ends the user's sessions."""
+        return await self._database.run(
+            self._update(user_id, email, username, is_admin, password_hash)
+        )
+
+    async def delete(self, user_id: int) -> None:
+        await self._database.run(self._delete(user_id))
+
+    # asyncio-flavoured: run on the database's loop.
+
+    def _session(self) -> AsyncSession:
+        return AsyncSession(self._engine, expire_on_commit=False)
+
+    async def _get(self, user_id: int) -> Account | None:
+        async with self._session() as session:
+            user = await session.get(User, user_id)
+            return Account.of(user) if user is not None else None
+
+    async def _by_email(self, email: str) -> Account | None:
+        async with self._session() as session:
+            user = (
+                await session.execute(select(User).where(func.lower(User.email) == email.lower()))
+            ).scalar_one_or_none()
+            return Account.of(user) if user is not None else None
+
+    async def _page(self, offset: int, limit: int) -> tuple[list[Account], int]:
+        async with self._session() as session:
+            total = (await session.execute(select(func.count(User.id)))).scalar_one()
+            users = (
+                await session.execute(select(User).order_by(User.id).offset(offset).limit(limit))
+            ).scalars()
+            return [Account.of(user) for user in users], int(total)
+
+    async def _create(self, email: str, username: str, password_hash: str) -> Account:
+        try:
+            async with self._session() as session, session.begin():
+                user = User(email=email, username=username, password_hash=password_hash)
+                session.add(user)
+                await session.flush()
+                await session.refresh(user)
+                return Account.of(user)
+        except IntegrityError as exc:
+            raise EmailTakenError(email) from exc
+
+    async def _update(
+        self,
+        user_id: int,
+        email: str,
+        username: str,
+        is_admin: bool,
+        password_hash: str | None,
+    ) -> Account:
+        try:
+            async with self._session() as session, session.begin():
+                # Row locks on the admins first: two demotions at once cannot both pass.
+                admins = (
+                    (
+                        await session.execute(
+                            select(User.id).where(User.is_admin.is_(True)).with_for_update()
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                user = await session.get(User, user_id, with_for_update=True)
+                if user is None:
+                    raise LookupError(user_id)
+                if user.is_admin and not is_admin and len(admins) <= 1:
+                    raise LastAdminError("the last admin cannot lose admin rights")
+                if password_hash is not None or (user.is_admin and not is_admin):
+                    user.session_version += 1
+                user.email, user.username, user.is_admin = email, username, is_admin
+                if password_hash is not None:
+                    user.password_hash = password_hash
+                await session.flush()
+                return Account.of(user)
+        except IntegrityError as exc:
+            raise EmailTakenError(email) from exc
+
+    async def _delete(self, user_id: int) -> None:
+        async with self._session() as session, session.begin():
+            admins = (
+                (
+                    await session.execute(
+                        select(User.id).where(User.is_admin.is_(True)).with_for_update()
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            user = await session.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise LookupError(user_id)
+            if user.is_admin and len(admins) <= 1:
+                raise LastAdminError("the last admin cannot be deleted")
+            await session.delete(user)
 
 
 async def load_users(dsn: str, users: Sequence[NewUser], passwords: Passwords) -> int:

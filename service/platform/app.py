@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import secrets
 
 from quart import Blueprint, Response, render_template, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from ..accounts.passwords import Passwords
+from ..accounts.views import create_blueprint as accounts_blueprint
 from ..fanout.routes import SourcesFactory
 from ..fanout.routes import create_blueprint as fanout_blueprint
 from .assets import BOOTSTRAP_DIR
@@ -21,19 +24,30 @@ logger = logging.getLogger("service.platform.app")
 
 #: What the index page lists: each capability's entry points (path, title, what it is).
 CAPABILITIES: tuple[tuple[str, str, str], ...] = (
+    ("/users", "Users", "the registered users: log in or register first (HTML)"),
+    ("/reports/users", "Users report", "registrations per day, email domains, admins (HTML)"),
     ("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
     ("/ready", "Readiness", "can each source answer right now? (JSON)"),
     ("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
 )
 
 
-def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None) -> QuartTrio:
+def create_app(
+    settings: Settings,
+    *,
+    open_sources: SourcesFactory | None = None,
+    passwords: Passwords | None = None,
+) -> QuartTrio:
     """Build the app. Each call returns a new app (an app object can start only once).
 
     The only place that knows every capability: it mounts their blueprints.
-    ``open_sources`` is the fan-out's (tests pass in-memory fakes).
+    ``open_sources`` is the fan-out's (tests pass in-memory fakes), ``passwords`` the
+    accounts' hashing (tests pass cheap parameters).
     """
     app = QuartTrio(__name__, template_folder="templates")
+    # ``serve`` always sets one (configured, or generated once and kept); an app built
+    # without one (tests) signs with a key of its own.
+    app.secret_key = settings.secret_key or secrets.token_urlsafe(32)
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     # Bootstrap's files from the pip-installed package: the pages render offline.
@@ -43,6 +57,9 @@ def create_app(settings: Settings, *, open_sources: SourcesFactory | None = None
         )
     )
     app.register_blueprint(fanout_blueprint(settings, open_sources=open_sources))
+    app.register_blueprint(
+        accounts_blueprint(settings, secret_key=str(app.secret_key), passwords=passwords)
+    )
 
     @app.before_serving
     async def freeze_start_up_objects() -> None:

@@ -17,6 +17,7 @@ from .source_config import (
     SettingsError,
     SourceKind,
     SourceSettings,
+    check_dsn,
     default_sources,
     load_sources_file,
     reject_control_characters,
@@ -50,6 +51,14 @@ class Settings:
     admission_max_wait_s: float = 0.03
     #: Serve the demo's static JSON files under /demo/ (a sources file's serve_demo_files).
     serve_demo_files: bool = False
+    #: The application database (accounts); None: the pages that need it say so.
+    database_url: str | None = None
+    #: Signs session cookies; None: a key for this app only (tests). ``serve`` always sets one.
+    secret_key: str | None = None
+    #: Session cookies only over HTTPS (turn on behind TLS; plain-http demos need it off).
+    cookie_secure: bool = False
+    #: Where the service keeps its own files (the generated SECRET_KEY).
+    data_dir: Path = Path(".data")
 
     def __post_init__(self) -> None:
         # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
@@ -119,6 +128,9 @@ class Settings:
         else:
             sources = default_sources(env)
         statement_ms = (env.get("STATEMENT_TIMEOUT_MS") or "").strip()
+        database_url = env.get("DATABASE_URL") or None
+        if database_url is not None:
+            check_dsn(database_url, "DATABASE_URL")
         return cls(
             sources=sources,
             source_timeout_s=_number(env, "SOURCE_TIMEOUT_S", 2.0),
@@ -139,6 +151,10 @@ class Settings:
             admission_queue=int(_number(env, "ADMISSION_QUEUE", 32, integer=True)),
             admission_max_wait_s=_number(env, "ADMISSION_MAX_WAIT_S", 0.03),
             serve_demo_files=serve_demo_files,
+            database_url=database_url,
+            secret_key=env.get("SECRET_KEY") or None,
+            cookie_secure=_flag(env, "COOKIE_SECURE", False),
+            data_dir=Path(env.get("DATA_DIR") or ".data"),
         )
 
 
@@ -151,6 +167,9 @@ MAX_HTTP_CONNECTIONS = 10_000
 
 #: Every variable the settings read; none may hold a control character.
 _VARIABLES = (
+    "SECRET_KEY",
+    "COOKIE_SECURE",
+    "DATA_DIR",
     "SOURCES_FILE",
     "DATABASE_URL",
     *DEMO_URL_VARIABLES,

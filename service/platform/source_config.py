@@ -27,6 +27,7 @@ __all__ = [
     "SourceKind",
     "SourceSettings",
     "SourcesFile",
+    "check_dsn",
     "default_sources",
     "load_sources_file",
     "reject_control_characters",
@@ -99,7 +100,7 @@ class SourceSettings:
             if self.table is None or not _IDENTIFIER.fullmatch(self.table):
                 raise SettingsError(f"{where}: table must be a plain SQL identifier")
             if self.dsn is not None:
-                _check_dsn(self.dsn, where)
+                check_dsn(self.dsn, where)
             if self.url is not None:
                 raise SettingsError(f"{where}: a {self.kind.value} source takes a dsn, not a url")
         else:
@@ -114,7 +115,7 @@ class SourceSettings:
                 raise SettingsError(f"{where}: an http source takes a url, not a dsn or table")
 
 
-def _check_dsn(dsn: str, where: str) -> None:
+def check_dsn(dsn: str, where: str) -> None:
     """A PostgreSQL URL: ``postgresql://user:password@host:port/database?...``."""
     try:
         url = make_url(dsn)
@@ -247,7 +248,7 @@ def _source_from_entry(entry: Any, where: str, database_url: str | None) -> Sour
     if kind.is_postgres and dsn is None and database_url is not None:
         # Checked here so that the message names the variable the DSN came from.
         reject_control_characters(database_url, "DATABASE_URL")
-        _check_dsn(database_url, "DATABASE_URL")
+        check_dsn(database_url, "DATABASE_URL")
         dsn = database_url
     try:
         return SourceSettings(

@@ -1,0 +1,274 @@
+"""The accounts' pages: log in, register, log out, the users, a profile, edit, delete."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import trio
+from quart import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+)
+from quart.typing import ResponseReturnValue
+from quart_auth import QuartAuth, login_user, logout_user
+from quart_trio import QuartTrio
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from ..platform.database import Database, open_database
+from ..platform.settings import Settings
+from .auth import STORE_KEY, current_user, new_auth_user, require_user
+from .forms import DeleteForm, EditForm, LoginForm, LogoutForm, RegisterForm, csrf_meta
+from .login_throttle import LoginThrottle
+from .passwords import Passwords
+from .redirects import safe_next
+from .reports import users_report
+from .store import Account, EmailTakenError, LastAdminError, UserStore
+
+__all__ = ["PAGE_SIZE", "create_blueprint"]
+
+logger = logging.getLogger("service.accounts.views")
+
+#: Users per page of /users.
+PAGE_SIZE = 25
+
+
+@dataclass
+class _State:
+    store: UserStore | None = None
+    database: Database | None = None
+    #: Checked against when the email is unknown, so that the answer takes as long.
+    dummy_hash: str = ""
+    stopping: trio.Event = field(default_factory=trio.Event)
+    closed: trio.Event = field(default_factory=trio.Event)
+
+
+def create_blueprint(
+    settings: Settings, *, secret_key: str, passwords: Passwords | None = None
+) -> Blueprint:
+    """The accounts' pages. Without ``settings.database_url`` they answer 503."""
+    blueprint = Blueprint("accounts", __name__, template_folder="templates")
+    state = _State()
+    hasher = passwords or Passwords()
+    throttle = LoginThrottle()
+    auth = QuartAuth(cookie_secure=settings.cookie_secure, cookie_samesite="Lax")
+
+    @blueprint.record_once
+    def init_auth(setup: Any) -> None:
+        auth.init_app(setup.app)
+
+    @asynccontextmanager
+    async def _open(dsn: str) -> AsyncIterator[Database]:
+        async with open_database(dsn) as database:
+            yield database
+
+    async def keep_database_open(*, task_status: trio.TaskStatus[Database]) -> None:
+        assert settings.database_url is not None
+        try:
+            async with _open(settings.database_url) as database:
+                task_status.started(database)
+                await state.stopping.wait()
+        finally:
+            state.closed.set()
+
+    @blueprint.before_app_serving
+    async def open_store() -> None:
+        if settings.database_url is None:
+            logger.warning("no DATABASE_URL: the accounts pages answer 503")
+            return
+        state.stopping, state.closed = trio.Event(), trio.Event()
+        nursery = cast(QuartTrio, current_app).nursery
+        state.database = await nursery.start(keep_database_open)
+        state.store = UserStore(state.database)
+        state.dummy_hash = await hasher.hash("not anyone's password")
+
+    @blueprint.after_app_serving
+    async def close_store() -> None:
+        if state.database is None:
+            return
+        state.store = state.database = None
+        state.stopping.set()
+        await state.closed.wait()
+
+    @blueprint.before_app_request
+    async def expose_store() -> None:
+        g.setdefault(STORE_KEY, state.store)
+
+    @blueprint.app_context_processor
+    async def navigation() -> dict[str, Any]:
+        return {
+            "nav_user": await current_user(),
+            "logout_form": LogoutForm(meta=csrf_meta(secret_key, session)),
+        }
+
+    def store() -> UserStore:
+        if state.store is None:
+            abort(503, "The accounts need a database (DATABASE_URL).")
+        return state.store
+
+    def meta() -> dict[str, Any]:
+        return csrf_meta(secret_key, session)
+
+    @blueprint.route("/login", methods=["GET", "POST"])
+    async def login() -> ResponseReturnValue:
+        users = store()
+        form = LoginForm(await request.form, meta=meta())
+        if request.method == "GET":
+            form.next.data = safe_next(request.args.get("next"))
+            return await render_template("accounts/login.html", form=form)
+        if not form.validate():
+            return await render_template("accounts/login.html", form=form), 400
+        email, client = form.email.data or "", request.remote_addr or "-"
+        if throttle.blocked(email, client):
+            abort(429, "Too many failed log-ins: wait a few minutes, then try again.")
+        account = await users.by_email(email)
+        # The same answer, and about the same time, whether or not the email exists.
+        ok = await hasher.verify(
+            account.password_hash if account else state.dummy_hash, form.password.data or ""
+        )
+        if account is None or not ok:
+            throttle.failed(email, client)
+            form.password.errors = ["Wrong email or password."]
+            return await render_template("accounts/login.html", form=form), 401
+        throttle.succeeded(email)
+        login_user(new_auth_user(account))
+        await flash(f"Welcome, {account.username or account.email}.", "success")
+        return redirect(safe_next(form.next.data))
+
+    @blueprint.route("/register", methods=["GET", "POST"])
+    async def register() -> ResponseReturnValue:
+        users = store()
+        form = RegisterForm(await request.form, meta=meta())
+        if request.method == "POST" and form.validate():
+            password_hash = await hasher.hash(form.password.data or "")
+            try:
+                account = await users.create(
+                    (form.email.data or "").strip(), form.username.data or "", password_hash
+                )
+            except EmailTakenError:
+                form.email.errors = ["An account with this email exists already."]
+            else:
+                login_user(new_auth_user(account))
+                await flash("Registered; you are logged in.", "success")
+                return redirect("/users")
+        status = 400 if request.method == "POST" else 200
+        return await render_template("accounts/register.html", form=form), status
+
+    @blueprint.post("/logout")
+    async def logout() -> WerkzeugResponse:
+        form = LogoutForm(await request.form, meta=meta())
+        if not form.validate():
+            abort(400, "The form expired; reload the page and try again.")
+        logout_user()
+        await flash("Logged out.", "info")
+        return redirect("/")
+
+    @blueprint.get("/users")
+    @require_user
+    async def users_list() -> ResponseReturnValue:
+        try:
+            page = max(1, int(request.args.get("page", "1")))
+        except ValueError:
+            page = 1
+        accounts, total = await store().page((page - 1) * PAGE_SIZE, PAGE_SIZE)
+        pages = max(1, -(-total // PAGE_SIZE))
+        return await render_template(
+            "accounts/users.html", users=accounts, page=page, pages=pages, total=total
+        )
+
+    @blueprint.get("/users/<int:user_id>")
+    @require_user
+    async def profile(user_id: int) -> ResponseReturnValue:
+        return await render_template("accounts/profile.html", user=await _found(user_id))
+
+    @blueprint.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+    @require_user
+    async def edit(user_id: int) -> ResponseReturnValue:
+        me = cast(Account, await current_user())
+        if me.id != user_id and not me.is_admin:
+            abort(403, "You may edit only your own profile.")
+        user = await _found(user_id)
+        form = EditForm(await request.form, meta=meta())
+        if request.method == "GET":
+            form.email.data, form.username.data = user.email, user.username
+            form.is_admin.data = user.is_admin
+            return await render_template("accounts/edit.html", form=form, user=user)
+        if form.validate():
+            password_hash = None
+            if form.new_password.data:
+                if me.id == user_id and not await hasher.verify(
+                    me.password_hash, form.current_password.data or ""
+                ):
+                    form.current_password.errors = ["Your current password is needed."]
+                else:
+                    password_hash = await hasher.hash(form.new_password.data)
+            if not form.current_password.errors:
+                try:
+                    changed = await store().update(
+                        user_id,
+                        email=(form.email.data or "").strip(),
+                        username=form.username.data or "",
+                        # Only an admin grants or removes admin rights.
+                        is_admin=bool(form.is_admin.data) if me.is_admin else user.is_admin,
+                        password_hash=password_hash,
+                    )
+                except EmailTakenError:
+                    form.email.errors = ["Another account has this email."]
+                except LastAdminError as exc:
+                    form.is_admin.errors = [f"Not saved: {exc}."]
+                else:
+                    if changed.id == me.id:  # stay logged in with the new session version
+                        login_user(new_auth_user(changed))
+                    await flash("Profile saved.", "success")
+                    return redirect(f"/users/{user_id}")
+        return await render_template("accounts/edit.html", form=form, user=user), 400
+
+    @blueprint.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
+    @require_user
+    async def delete(user_id: int) -> ResponseReturnValue:
+        me = cast(Account, await current_user())
+        if me.id != user_id and not me.is_admin:
+            abort(403, "You may delete only your own account.")
+        user = await _found(user_id)
+        form = DeleteForm(await request.form, meta=meta())
+        error = None
+        if request.method == "POST":
+            if not form.validate():
+                abort(400, "The form expired; reload the page and try again.")
+            try:
+                await store().delete(user_id)
+            except LastAdminError as exc:
+                error = f"Not deleted: {exc}."
+            else:
+                if me.id == user_id:
+                    logout_user()
+                await flash(f"Deleted {user.email}.", "info")
+                return redirect("/users" if me.id != user_id else "/")
+        page = await render_template("accounts/delete.html", form=form, user=user, error=error)
+        return (page, 409) if error else page
+
+    @blueprint.get("/reports/users")
+    @require_user
+    async def report() -> ResponseReturnValue:
+        database = state.database
+        if database is None:
+            abort(503, "The accounts need a database (DATABASE_URL).")
+        return await render_template("accounts/report.html", report=await users_report(database))
+
+    async def _found(user_id: int) -> Account:
+        account = await store().get(user_id)
+        if account is None:
+            abort(404, f"No user {user_id}.")
+        return account
+
+    return blueprint

@@ -1,0 +1,71 @@
+"""The application database of a worker: an ORM engine and a raw-SQL pool on a loop of their own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import trio
+import trio_asyncio
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .aio import run_isolated
+from .pg_pool import PgPool, open_pg_pool
+from .pg_settings import connect_kwargs
+
+__all__ = ["Database", "open_database"]
+
+logger = logging.getLogger("service.platform.database")
+
+T = TypeVar("T")
+
+#: A bound on closing the engine at shutdown.
+_DISPOSE_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """The ORM engine (SQLAlchemy on asyncpg) and a raw-SQL pool (triopg) of one database."""
+
+    loop: Any
+    engine: AsyncEngine
+    pool: PgPool
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run an asyncio-flavoured coroutine (ORM work) on this database's loop."""
+        return await run_isolated(self.loop, coro)
+
+
+@asynccontextmanager
+async def open_database(
+    dsn: str, *, pool_size: int = 5, statement_timeout_ms: int = 10_000
+) -> AsyncIterator[Database]:
+    """Open the engine and the pool (connections made lazily); close both on exit.
+
+    A capability's pages use it for the whole life of a worker. ``statement_timeout``
+    bounds every query on the server (a page never waits for ever).
+    """
+    kwargs = connect_kwargs(
+        statement_timeout_ms=statement_timeout_ms, connection_check_interval_ms=0
+    )
+    async with (
+        trio_asyncio.open_loop() as loop,
+        open_pg_pool(dsn, loop, max_size=pool_size, connect_kwargs=kwargs) as pool,
+    ):
+        engine = await loop.run_aio_coroutine(_create_engine(dsn, pool_size, kwargs))
+        try:
+            yield Database(loop, engine, pool)
+        finally:
+            with trio.move_on_after(_DISPOSE_TIMEOUT_S, shield=True) as scope:
+                await loop.run_aio_coroutine(engine.dispose())
+            if scope.cancelled_caught:
+                logger.warning("closing the database engine took over %.1f s", _DISPOSE_TIMEOUT_S)
+
+
+async def _create_engine(dsn: str, pool_size: int, kwargs: dict[str, Any]) -> AsyncEngine:
+    url = make_url(dsn).set(drivername="postgresql+asyncpg")
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, connect_args=kwargs)

@@ -1,0 +1,32 @@
+"""The key that signs session cookies: configured, or generated once and kept."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+__all__ = ["ensure_secret_key"]
+
+logger = logging.getLogger("service.platform.secret_key")
+
+
+def ensure_secret_key(configured: str | None, data_dir: Path) -> str:
+    """``SECRET_KEY`` if set; else the key kept in ``data_dir/secret_key``, made the first
+    time (so sessions survive a restart), with a warning that it should be configured."""
+    if configured:
+        return configured
+    path = data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(key)
+    logger.warning(
+        "SECRET_KEY is not set: generated one and kept it in %s (set SECRET_KEY in production)",
+        path,
+    )
+    return key
