@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host,
                 port=args.port,
                 workers=args.workers,
-                prepare=lambda dsn: _seed_accounts(dsn, plan),
+                prepare=lambda dsn: _prepare(dsn, plan),
             )
         if args.command == "initdb":
             if not args.dsn:
@@ -153,6 +153,17 @@ def _users(args: argparse.Namespace) -> int:
         return 2
     print(f"loaded {loaded} users from {args.file}")
     return 0
+
+
+def _prepare(dsn: str, plan: SeedPlan) -> None:
+    """Before the workers start: one session key for all of them, the first users."""
+    from .platform.secret_key import ensure_secret_key
+    from .platform.settings import Settings
+
+    settings = Settings.from_env()
+    # Workers are separate processes that read their settings from the environment.
+    os.environ["SECRET_KEY"] = ensure_secret_key(settings.secret_key, settings.data_dir)
+    _seed_accounts(dsn, plan)
 
 
 def _seed_accounts(dsn: str, plan: SeedPlan) -> None:

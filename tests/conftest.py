@@ -31,21 +31,43 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield dsn
 
 
-@pytest.fixture
-async def empty_db(pg_dsn: str) -> AsyncIterator[str]:
-    """A database of its own on the same server: every table (schema.sql), no row."""
+async def _create_database(pg_dsn: str) -> str:
     name = f"test_{secrets.token_hex(4)}"
     async with trio_asyncio.open_loop() as loop:
         with use_loop(loop):
             async with triopg.connect(pg_dsn) as conn:
                 await conn.execute(f'CREATE DATABASE "{name}"')
     dsn = make_url(pg_dsn).set(database=name).render_as_string(hide_password=False)
-    schema, _seed = default_sql_files()
-    await apply_sql_files(dsn, [schema])
+    schema, seed = default_sql_files()
+    await apply_sql_files(dsn, [schema, seed])
+    return dsn
+
+
+async def _drop_database(pg_dsn: str, dsn: str) -> None:
+    name = make_url(dsn).database
+    async with trio_asyncio.open_loop() as loop:
+        with use_loop(loop):
+            async with triopg.connect(pg_dsn) as conn:
+                await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def empty_db(pg_dsn: str) -> AsyncIterator[str]:
+    """A database of its own on the same server: every table, the demo rows, no user."""
+    dsn = await _create_database(pg_dsn)
     try:
         yield dsn
     finally:
-        async with trio_asyncio.open_loop() as loop:
-            with use_loop(loop):
-                async with triopg.connect(pg_dsn) as conn:
-                    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await _drop_database(pg_dsn, dsn)
+
+
+@pytest.fixture(scope="module")
+def empty_db_for_module(pg_dsn: str) -> Iterator[str]:
+    """The same, for a whole module (sync: a module-scoped fixture has no trio run)."""
+    import trio
+
+    dsn = trio.run(_create_database, pg_dsn)
+    try:
+        yield dsn
+    finally:
+        trio.run(_drop_database, pg_dsn, dsn)

@@ -1,0 +1,177 @@
+"""A real browser (headless Chromium, driven by selenium) against the real service process.
+
+Register, log in, edit one's profile, the admin grants admin rights, delete with
+confirmation, the 404 page. Each page's screenshot is saved under
+``test-artifacts/browser/``. Skipped, with the reason, where Chromium or its driver is
+not installed (``.ci/run`` installs both, so CI always runs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .service_runner import ServiceRunner
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+ADMIN_PASSWORD = "admin-password-1"
+
+if CHROMIUM is None or CHROMEDRIVER is None:
+    if os.environ.get("REQUIRE_BROWSER"):  # .ci/run: a skip there would hide a broken install
+        raise RuntimeError("REQUIRE_BROWSER is set but chromium or chromedriver is missing")
+    pytest.skip(
+        "headless Chromium and chromedriver are not installed (Debian: apt-get install"
+        " chromium chromium-driver); .ci/run installs them",
+        allow_module_level=True,
+    )
+
+webdriver = pytest.importorskip("selenium.webdriver")
+By = pytest.importorskip("selenium.webdriver.common.by").By
+WebDriverWait = pytest.importorskip("selenium.webdriver.support.ui").WebDriverWait
+
+
+@pytest.fixture(scope="module")
+def site(empty_db_for_module: str) -> Iterator[str]:
+    env = {
+        "DATABASE_URL": empty_db_for_module,
+        "ADMIN_EMAIL": "root@example.com",
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "SEED_USERS": "3",
+        "SECRET_KEY": "browser-test-key-" + "x" * 32,
+    }
+    runner = ServiceRunner(env)
+    try:
+        yield runner.wait_started()
+    finally:
+        runner.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
+    ):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(driver: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def fill(driver: Any, **fields: str) -> None:
+    for name, value in fields.items():
+        element = driver.find_element(By.NAME, name)
+        element.clear()
+        element.send_keys(value)
+
+
+def log_in(driver: Any, url: str, email: str, password: str) -> None:
+    driver.get(f"{url}/login")
+    fill(driver, email=email, password=password)
+    submit(driver)
+
+
+def submit(driver: Any, button_id: str = "submit") -> None:
+    """Click the button and wait until the next page is there (the old one is gone)."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, button_id).click()
+    WebDriverWait(driver, 10).until(lambda d: _stale(old))
+
+
+def _stale(element: Any) -> bool:
+    try:
+        element.is_enabled()
+    except Exception:  # selenium's StaleElementReferenceException: the page was replaced
+        return True
+    return False
+
+
+def log_out(driver: Any) -> None:
+    submit(driver, "logout")
+    assert "Logged out." in driver.page_source
+
+
+def test_register_log_in_edit_grant_admin_delete_and_the_404_page(site: str, browser: Any) -> None:
+    # Register: logged in at once, on the users list.
+    browser.get(f"{site}/register")
+    shot(browser, "01-register")
+    fill(browser, email="carol@example.com", username="carol", password="carol-password")
+    submit(browser)
+    assert browser.current_url.endswith("/users")
+    assert "Registered" in browser.page_source
+    shot(browser, "02-users")
+    log_out(browser)
+
+    # Log in again, through a page that needs it (next= brings her back).
+    browser.get(f"{site}/reports/users")
+    assert "/login?next=" in browser.current_url
+    shot(browser, "03-login")
+    fill(browser, email="carol@example.com", password="carol-password")
+    submit(browser)
+    assert browser.current_url.endswith("/reports/users")
+    shot(browser, "04-report")
+
+    # Edit her own profile.
+    browser.find_element(By.ID, "nav-user").click()
+    browser.find_element(By.LINK_TEXT, "Edit").click()
+    assert not browser.find_elements(By.NAME, "is_admin")  # only admins see the flag
+    shot(browser, "05-edit-own")
+    fill(browser, username="Carol C.")
+    submit(browser)
+    assert "Profile saved." in browser.page_source
+    assert "Carol C." in browser.page_source
+    carol_profile = browser.current_url
+    log_out(browser)
+
+    # The admin grants her admin rights.
+    log_in(browser, site, "root@example.com", ADMIN_PASSWORD)
+    browser.get(f"{carol_profile}/edit")
+    browser.find_element(By.NAME, "is_admin").click()
+    shot(browser, "06-admin-grants")
+    submit(browser)
+    assert "Profile saved." in browser.page_source
+    assert browser.find_element(By.CSS_SELECTOR, "main .badge").text == "admin"
+    log_out(browser)
+
+    # Carol, now an admin, deletes her own account after confirming.
+    log_in(browser, site, "carol@example.com", "carol-password")
+    assert browser.find_element(By.CSS_SELECTOR, "nav .badge").text == "admin"
+    browser.get(f"{carol_profile}/delete")
+    shot(browser, "07-delete-confirm")
+    submit(browser, "confirm")
+    assert "Deleted carol@example.com." in browser.page_source
+    log_in(browser, site, "carol@example.com", "carol-password")
+    assert "Wrong email or password." in browser.page_source
+
+    # A styled 404 page.
+    browser.get(f"{site}/no/such/page")
+    shot(browser, "08-not-found")
+    assert "404" in browser.find_element(By.TAG_NAME, "h1").text
+    assert browser.find_element(By.LINK_TEXT, "Back to the index")
