@@ -22,23 +22,24 @@ CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 PASSWORD = "correct horse"
 
 
-def accounts_app(dsn: str) -> QuartTrio:
+def accounts_app(dsn: str, **env: str) -> QuartTrio:
     @asynccontextmanager
     async def no_sources(_settings: Settings) -> AsyncIterator[list[Any]]:
         yield []
 
-    settings = Settings.from_env({"DATABASE_URL": dsn, "SECRET_KEY": "test-key-" + "x" * 32})
+    settings = Settings.from_env({"DATABASE_URL": dsn, "SECRET_KEY": "test-key-" + "x" * 32, **env})
     return create_app(settings, open_sources=no_sources, passwords=Passwords.cheap())
 
 
 class Browser:
     """A client with its own cookies, that fills forms as a person would (CSRF included)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, scheme: str = "http") -> None:
         self.client = app.test_client()
+        self.scheme = scheme
 
     async def get(self, path: str) -> tuple[int, str, Any]:
-        response = await self.client.get(path, headers=BROWSER)
+        response = await self.client.get(path, headers=BROWSER, scheme=self.scheme)
         return response.status_code, await response.get_data(as_text=True), response
 
     async def submit(self, path: str, form_page: str | None = None, **fields: str) -> Any:
@@ -47,7 +48,7 @@ class Browser:
         match = CSRF.search(page)
         assert match, f"no CSRF token on {form_page or path}"
         data = {"csrf_token": match.group(1), **fields}
-        return await self.client.post(path, form=data, headers=BROWSER)
+        return await self.client.post(path, form=data, headers=BROWSER, scheme=self.scheme)
 
     async def register(self, email: str, username: str = "") -> Any:
         return await self.submit("/register", email=email, username=username, password=PASSWORD)
@@ -312,3 +313,23 @@ async def test_logout_ends_the_session(site: Site) -> None:
     response = await browser.submit("/logout", form_page="/users")
     assert response.status_code == 302
     assert (await browser.get("/users"))[0] == 302
+
+
+@pytest.mark.parametrize("secure", [False, True])
+async def test_session_cookies_are_httponly_lax_and_secure_when_configured(
+    empty_db: str, secure: bool
+) -> None:
+    app = accounts_app(empty_db, COOKIE_SECURE="1" if secure else "0")
+    async with app.test_app() as test_app:
+        # A Secure cookie travels over HTTPS only: the client speaks HTTPS then.
+        browser = Browser(test_app, "https" if secure else "http")
+        response = await browser.register("dana@example.com")
+    cookies = response.headers.get_all("Set-Cookie")
+    auth = [c for c in cookies if c.startswith("QUART_AUTH=")]
+    session = [c for c in cookies if c.startswith("session=")]
+    assert auth
+    assert session
+    for cookie in auth + session:
+        assert "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure

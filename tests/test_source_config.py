@@ -75,10 +75,14 @@ def test_mixed_file_is_read_with_own_timeouts_and_http_options(tmp_path: Path) -
     assert not settings.needs_embedded_database
 
 
-def test_http_only_file_needs_no_database() -> None:
+def test_http_only_file_still_needs_a_database_for_the_accounts() -> None:
     settings = Settings.from_env({"SOURCES_FILE": str(EXAMPLES / "http-sources.toml")})
     assert [s.kind for s in settings.sources] == [SourceKind.HTTP] * 3
-    assert not settings.needs_embedded_database
+    assert settings.needs_embedded_database
+    given = Settings.from_env(
+        {"SOURCES_FILE": str(EXAMPLES / "http-sources.toml"), "DATABASE_URL": "postgresql://h/db"}
+    )
+    assert not given.needs_embedded_database
 
 
 def test_shipped_mixed_example_is_valid() -> None:

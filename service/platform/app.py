@@ -48,6 +48,11 @@ def create_app(
     # ``serve`` always sets one (configured, or generated once and kept); an app built
     # without one (tests) signs with a key of its own.
     app.secret_key = settings.secret_key or secrets.token_urlsafe(32)
+    # The session cookie (CSRF tokens, flash messages): never readable by scripts, not sent
+    # on cross-site posts, HTTPS-only when configured (a plain-http demo needs it off).
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.cookie_secure
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     # Bootstrap's files from the pip-installed package: the pages render offline.

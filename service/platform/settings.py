@@ -91,8 +91,11 @@ class Settings:
 
     @property
     def needs_embedded_database(self) -> bool:
-        """True when a PostgreSQL source has no DSN: ``serve`` then runs an embedded one."""
-        return any(source.kind.is_postgres and source.dsn is None for source in self.sources)
+        """True without ``DATABASE_URL`` (the accounts need a database) or when a PostgreSQL
+        source has no DSN: ``serve`` then runs an embedded PostgreSQL."""
+        return self.database_url is None or any(
+            source.kind.is_postgres and source.dsn is None for source in self.sources
+        )
 
     def timeout_for(self, source: SourceSettings) -> float:
         """The deadline of ``source``, in seconds: its own, or ``source_timeout_s``."""
