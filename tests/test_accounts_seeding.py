@@ -110,3 +110,38 @@ def test_serve_reads_its_configuration_from_dot_env(
     finally:
         os.environ.pop("SEED_USERS", None)
     assert "SEED_USERS must be an integer, got 'from-dot-env'" in capsys.readouterr().err
+
+
+async def test_a_newer_schema_adds_its_tables_to_an_existing_database_and_keeps_the_data(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """An existing database of the fan-out-only version, with data of its own, then
+    today's schema.sql (as ``serve`` applies it): the accounts' table appears, nothing is
+    lost, and applying it again changes nothing."""
+    import secrets
+
+    from sqlalchemy.engine import make_url
+
+    from service.platform.dbinit import apply_sql_files, default_sql_files
+
+    from .test_faults import admin
+
+    name = f"test_{secrets.token_hex(4)}"
+    async with admin(pg_dsn) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = make_url(pg_dsn).set(database=name).render_as_string(hide_password=False)
+    try:
+        old = tmp_path / "old-schema.sql"
+        old.write_text("CREATE TABLE data_1 (id INT PRIMARY KEY, name VARCHAR(255));\n")
+        await apply_sql_files(dsn, [old])
+        async with admin(dsn) as conn:
+            await conn.execute("INSERT INTO data_1 VALUES (7, 'kept')")
+        schema, _seed = default_sql_files()
+        await apply_sql_files(dsn, [schema])
+        await apply_sql_files(dsn, [schema])  # idempotent
+        async with admin(dsn) as conn:
+            assert await conn.fetchval("SELECT name FROM data_1 WHERE id = 7") == "kept"
+            assert await conn.fetchval("SELECT count(*) FROM accounts_users") == 0
+    finally:
+        async with admin(pg_dsn) as conn:
+            await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
