@@ -21,6 +21,9 @@ __all__ = ["SeedPlan", "SeedResult", "SeedingError", "seed_accounts"]
 
 logger = logging.getLogger("service.accounts.seeding")
 
+#: A password hash no password matches (not an argon2 hash: verify() says False).
+UNUSABLE_HASH = "!seeded-user: no password"
+
 #: One seeding at a time, whichever process starts first (an advisory lock's key).
 _SEED_LOCK = 0x5EED_0ACC
 
@@ -82,7 +85,9 @@ async def seed_accounts(dsn: str, plan: SeedPlan, passwords: Passwords) -> SeedR
         empty: bool = await loop.run_aio_coroutine(_is_empty(dsn))
         if not empty:
             return SeedResult(seeded=False)
-        hashes = [await passwords.hash(user.password) for user in users]
+        # Only the admin can log in: the fake users' passwords are shown nowhere, so they
+        # get a hash no password matches (and 100,000 of them cost no argon2 time).
+        hashes = [await passwords.hash(admin.password)] + [UNUSABLE_HASH] * (len(users) - 1)
         created: int = await loop.run_aio_coroutine(_insert_if_empty(dsn, users, hashes))
     if created == 0:
         return SeedResult(seeded=False)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import trio_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -25,6 +25,10 @@ __all__ = [
     "count_users",
     "load_users",
 ]
+
+
+#: Every change of users runs under this advisory lock (one at a time: they are rare).
+_CHANGE_LOCK = 0x0ACC_C4A6
 
 
 class EmailTakenError(ValueError):
@@ -82,20 +86,30 @@ class UserStore:
 
     async def update(
         self,
+        actor: Account,
         user_id: int,
         *,
         email: str,
         username: str,
-        is_admin: bool,
+        is_admin: bool | None,
         password_hash: str | None,
     ) -> Account:
-        """Change a user; a new password (or a lost admin flag) ends the user's sessions."""
+        """``actor`` changes a user: themself, or anyone if an admin. ``is_admin`` is
+        applied only for an admin actor. A new password (or a lost admin flag) ends the
+        user's sessions. The actor's rights are checked again inside the transaction:
+        ``PermissionError`` if they changed since the request began."""
         return await self._database.run(
-            self._update(user_id, email, username, is_admin, password_hash)
+            self._update(actor, user_id, email, username, is_admin, password_hash)
         )
 
-    async def delete(self, user_id: int) -> None:
-        await self._database.run(self._delete(user_id))
+    async def delete(self, actor: Account, user_id: int) -> None:
+        """``actor`` deletes a user: themself, or anyone if an admin (checked again inside
+        the transaction); never the last admin."""
+        await self._database.run(self._delete(actor, user_id))
+
+    async def end_sessions(self, user_id: int) -> None:
+        """Every session of the user stops working (log-out: the cookie itself may live on)."""
+        await self._database.run(self._end_sessions(user_id))
 
     # asyncio-flavoured: run on the database's loop.
 
@@ -133,34 +147,50 @@ class UserStore:
         except IntegrityError as exc:
             raise EmailTakenError(email) from exc
 
+    async def _authorized(self, session: AsyncSession, actor: Account, user_id: int) -> User:
+        """Serialize every change of users (an advisory lock: no deadlock whatever the
+        order), re-read the actor, check its rights now, and lock the target."""
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHANGE_LOCK})
+        current = await session.get(User, actor.id)
+        if current is None or current.session_version != actor.session_version:
+            raise PermissionError("your session has ended")
+        if current.id != user_id and not current.is_admin:
+            raise PermissionError("only an admin may change another user")
+        user = await session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise LookupError(user_id)
+        return user
+
+    async def _admins(self, session: AsyncSession) -> int:
+        return int(
+            (
+                await session.execute(select(func.count(User.id)).where(User.is_admin.is_(True)))
+            ).scalar_one()
+        )
+
     async def _update(
         self,
+        actor: Account,
         user_id: int,
         email: str,
         username: str,
-        is_admin: bool,
+        is_admin: bool | None,
         password_hash: str | None,
     ) -> Account:
         try:
             async with self._session() as session, session.begin():
-                # Row locks on the admins first: two demotions at once cannot both pass.
-                admins = (
-                    (
-                        await session.execute(
-                            select(User.id).where(User.is_admin.is_(True)).with_for_update()
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-                user = await session.get(User, user_id, with_for_update=True)
-                if user is None:
-                    raise LookupError(user_id)
-                if user.is_admin and not is_admin and len(admins) <= 1:
+                user = await self._authorized(session, actor, user_id)
+                current_actor = await session.get(User, actor.id)
+                assert current_actor is not None
+                wanted = is_admin if current_actor.is_admin and is_admin is not None else None
+                demoted = user.is_admin and wanted is False
+                if demoted and await self._admins(session) <= 1:
                     raise LastAdminError("the last admin cannot lose admin rights")
-                if password_hash is not None or (user.is_admin and not is_admin):
+                if password_hash is not None or demoted:
                     user.session_version += 1
-                user.email, user.username, user.is_admin = email, username, is_admin
+                user.email, user.username = email, username
+                if wanted is not None:
+                    user.is_admin = wanted
                 if password_hash is not None:
                     user.password_hash = password_hash
                 await session.flush()
@@ -168,23 +198,20 @@ class UserStore:
         except IntegrityError as exc:
             raise EmailTakenError(email) from exc
 
-    async def _delete(self, user_id: int) -> None:
+    async def _delete(self, actor: Account, user_id: int) -> None:
         async with self._session() as session, session.begin():
-            admins = (
-                (
-                    await session.execute(
-                        select(User.id).where(User.is_admin.is_(True)).with_for_update()
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            user = await session.get(User, user_id, with_for_update=True)
-            if user is None:
-                raise LookupError(user_id)
-            if user.is_admin and len(admins) <= 1:
+            user = await self._authorized(session, actor, user_id)
+            if user.is_admin and await self._admins(session) <= 1:
                 raise LastAdminError("the last admin cannot be deleted")
             await session.delete(user)
+
+    async def _end_sessions(self, user_id: int) -> None:
+        async with self._session() as session, session.begin():
+            await session.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(session_version=User.session_version + 1)
+            )
 
 
 async def load_users(dsn: str, users: Sequence[NewUser], passwords: Passwords) -> int:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import trio
 from quart import (
@@ -23,7 +23,7 @@ from quart import (
 from quart.typing import ResponseReturnValue
 from quart_auth import QuartAuth, login_user, logout_user
 from quart_trio import QuartTrio
-from werkzeug.wrappers import Response as WerkzeugResponse
+from werkzeug.exceptions import TooManyRequests
 
 from ..platform.database import Database, open_database
 from ..platform.settings import Settings
@@ -41,6 +41,12 @@ logger = logging.getLogger("service.accounts.views")
 
 #: Users per page of /users.
 PAGE_SIZE = 25
+#: How long a log-in lasts without a new one (the cookie's lifetime).
+SESSION_DAYS = 14
+#: How long a client refused for too many failed log-ins should wait before trying again.
+RETRY_AFTER_S = 300
+#: The largest id a route accepts (BIGINT): a larger one is a 404, not a database error.
+MAX_ID = 2**63 - 1
 
 
 @dataclass
@@ -61,7 +67,11 @@ def create_blueprint(
     state = _State()
     hasher = passwords or Passwords()
     throttle = LoginThrottle()
-    auth = QuartAuth(cookie_secure=settings.cookie_secure, cookie_samesite="Lax")
+    auth = QuartAuth(
+        cookie_secure=settings.cookie_secure,
+        cookie_samesite="Lax",
+        duration=SESSION_DAYS * 24 * 3600,
+    )
 
     @blueprint.record_once
     def init_auth(setup: Any) -> None:
@@ -106,10 +116,12 @@ def create_blueprint(
 
     @blueprint.app_context_processor
     async def navigation() -> dict[str, Any]:
-        return {
-            "nav_user": await current_user(),
-            "logout_form": LogoutForm(meta=csrf_meta(secret_key, session)),
-        }
+        try:
+            user = await current_user()
+        except Exception:  # the page (an error page, say) must render without the database
+            logger.exception("could not read the logged-in user for the navigation bar")
+            user = None
+        return {"nav_user": user, "logout_form": LogoutForm(meta=csrf_meta(secret_key, session))}
 
     def store() -> UserStore:
         if state.store is None:
@@ -118,6 +130,20 @@ def create_blueprint(
 
     def meta() -> dict[str, Any]:
         return csrf_meta(secret_key, session)
+
+    def client() -> str:
+        return request.remote_addr or "-"
+
+    def too_many() -> NoReturn:
+        raise TooManyRequests(
+            "Too many failed log-ins: wait a few minutes, then try again.",
+            retry_after=RETRY_AFTER_S,
+        )
+
+    async def start_session(account: Account) -> None:
+        """A fresh session (new CSRF secret) for a fresh log-in."""
+        session.clear()
+        login_user(new_auth_user(account))
 
     @blueprint.route("/login", methods=["GET", "POST"])
     async def login() -> ResponseReturnValue:
@@ -128,20 +154,19 @@ def create_blueprint(
             return await render_template("accounts/login.html", form=form)
         if not form.validate():
             return await render_template("accounts/login.html", form=form), 400
-        email, client = form.email.data or "", request.remote_addr or "-"
-        if throttle.blocked(email, client):
-            abort(429, "Too many failed log-ins: wait a few minutes, then try again.")
+        email = form.email.data or ""
+        if not throttle.attempt(email, client()):
+            too_many()
         account = await users.by_email(email)
         # The same answer, and about the same time, whether or not the email exists.
         ok = await hasher.verify(
             account.password_hash if account else state.dummy_hash, form.password.data or ""
         )
         if account is None or not ok:
-            throttle.failed(email, client)
             form.password.errors = ["Wrong email or password."]
-            return await render_template("accounts/login.html", form=form), 401
-        throttle.succeeded(email)
-        login_user(new_auth_user(account))
+            return await render_template("accounts/login.html", form=form), 400
+        throttle.succeeded(email, client())
+        await start_session(account)
         await flash(f"Welcome, {account.username or account.email}.", "success")
         return redirect(safe_next(form.next.data))
 
@@ -156,20 +181,26 @@ def create_blueprint(
                     (form.email.data or "").strip(), form.username.data or "", password_hash
                 )
             except EmailTakenError:
+                # Registration cannot hide which emails are taken; log-in does (see above).
                 form.email.errors = ["An account with this email exists already."]
             else:
-                login_user(new_auth_user(account))
+                await start_session(account)
                 await flash("Registered; you are logged in.", "success")
                 return redirect("/users")
         status = 400 if request.method == "POST" else 200
         return await render_template("accounts/register.html", form=form), status
 
     @blueprint.post("/logout")
-    async def logout() -> WerkzeugResponse:
+    async def logout() -> ResponseReturnValue:
         form = LogoutForm(await request.form, meta=meta())
         if not form.validate():
             abort(400, "The form expired; reload the page and try again.")
+        account = await current_user()
+        if account is not None:
+            # The cookie may be kept (copied, stolen): it must stop working, not just go.
+            await store().end_sessions(account.id)
         logout_user()
+        session.clear()
         await flash("Logged out.", "info")
         return redirect("/")
 
@@ -177,7 +208,7 @@ def create_blueprint(
     @require_user
     async def users_list() -> ResponseReturnValue:
         try:
-            page = max(1, int(request.args.get("page", "1")))
+            page = min(max(1, int(request.args.get("page", "1"))), 1_000_000)
         except ValueError:
             page = 1
         accounts, total = await store().page((page - 1) * PAGE_SIZE, PAGE_SIZE)
@@ -186,12 +217,12 @@ def create_blueprint(
             "accounts/users.html", users=accounts, page=page, pages=pages, total=total
         )
 
-    @blueprint.get("/users/<int:user_id>")
+    @blueprint.get(f"/users/<int(max={MAX_ID}):user_id>")
     @require_user
     async def profile(user_id: int) -> ResponseReturnValue:
         return await render_template("accounts/profile.html", user=await _found(user_id))
 
-    @blueprint.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+    @blueprint.route(f"/users/<int(max={MAX_ID}):user_id>/edit", methods=["GET", "POST"])
     @require_user
     async def edit(user_id: int) -> ResponseReturnValue:
         me = cast(Account, await current_user())
@@ -203,37 +234,47 @@ def create_blueprint(
             form.email.data, form.username.data = user.email, user.username
             form.is_admin.data = user.is_admin
             return await render_template("accounts/edit.html", form=form, user=user)
+        status = 400
         if form.validate():
             password_hash = None
             if form.new_password.data:
-                if me.id == user_id and not await hasher.verify(
-                    me.password_hash, form.current_password.data or ""
-                ):
-                    form.current_password.errors = ["Your current password is needed."]
-                else:
+                if me.id == user_id:
+                    # Guessing one's current password is throttled like a log-in.
+                    if not throttle.attempt(me.email, client()):
+                        too_many()
+                    if await hasher.verify(me.password_hash, form.current_password.data or ""):
+                        throttle.succeeded(me.email, client())
+                    else:
+                        form.current_password.errors = ["Your current password is needed."]
+                if not form.current_password.errors:
                     password_hash = await hasher.hash(form.new_password.data)
             if not form.current_password.errors:
                 try:
                     changed = await store().update(
+                        me,
                         user_id,
                         email=(form.email.data or "").strip(),
                         username=form.username.data or "",
-                        # Only an admin grants or removes admin rights.
-                        is_admin=bool(form.is_admin.data) if me.is_admin else user.is_admin,
+                        is_admin=bool(form.is_admin.data),  # applied for an admin only
                         password_hash=password_hash,
                     )
+                except PermissionError as exc:
+                    abort(403, f"Not saved: {exc}.")
+                except LookupError:
+                    abort(404, f"No user {user_id}.")
                 except EmailTakenError:
                     form.email.errors = ["Another account has this email."]
                 except LastAdminError as exc:
                     form.is_admin.errors = [f"Not saved: {exc}."]
+                    status = 409
                 else:
                     if changed.id == me.id:  # stay logged in with the new session version
                         login_user(new_auth_user(changed))
                     await flash("Profile saved.", "success")
                     return redirect(f"/users/{user_id}")
-        return await render_template("accounts/edit.html", form=form, user=user), 400
+        return await render_template("accounts/edit.html", form=form, user=user), status
 
-    @blueprint.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
+    @blueprint.route(f"/users/<int(max={MAX_ID}):user_id>/delete", methods=["GET", "POST"])
     @require_user
     async def delete(user_id: int) -> ResponseReturnValue:
         me = cast(Account, await current_user())
@@ -246,12 +287,17 @@ def create_blueprint(
             if not form.validate():
                 abort(400, "The form expired; reload the page and try again.")
             try:
-                await store().delete(user_id)
+                await store().delete(me, user_id)
+            except PermissionError as exc:
+                abort(403, f"Not deleted: {exc}.")
+            except LookupError:
+                abort(404, f"No user {user_id}.")
             except LastAdminError as exc:
                 error = f"Not deleted: {exc}."
             else:
                 if me.id == user_id:
                     logout_user()
+                    session.clear()
                 await flash(f"Deleted {user.email}.", "info")
                 return redirect("/users" if me.id != user_id else "/")
         page = await render_template("accounts/delete.html", form=form, user=user, error=error)

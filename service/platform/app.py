@@ -83,7 +83,9 @@ def create_app(
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response | tuple[str, int, dict[str, str]]:
         status = error.code or 500
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {
+            name: value for name, value in error.get_headers() if name == "Retry-After"
+        }
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(sorted(error.valid_methods))
         name = (error.name or "error").lower().replace(" ", "_")

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .source_config import SettingsError
+
 __all__ = ["ensure_secret_key"]
 
 logger = logging.getLogger("service.platform.secret_key")
@@ -19,7 +21,10 @@ def ensure_secret_key(configured: str | None, data_dir: Path) -> str:
         return configured
     path = data_dir / "secret_key"
     if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
+        key = path.read_text(encoding="utf-8").strip()
+        if not key:  # a start that crashed mid-write: each worker would make its own key
+            raise SettingsError(f"{path} is empty: delete it, or set SECRET_KEY")
+        return key
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
