@@ -343,3 +343,13 @@ async def test_session_cookies_are_httponly_lax_and_secure_when_configured(
         assert "HttpOnly" in cookie
         assert "SameSite=Lax" in cookie
         assert ("Secure" in cookie) is secure
+
+
+async def test_an_id_past_bigint_or_a_huge_page_is_not_a_server_error(site: Site) -> None:
+    admin = await as_user(site, "admin")
+    huge = "99999999999999999999"
+    assert (await admin.get(f"/users/{huge}"))[0] == 404
+    assert (await admin.get(f"/users/{huge}/edit"))[0] == 404
+    status, page, _ = await admin.get(f"/users?page={huge}")
+    assert status == 200
+    assert "Page 1000000 of 1" in page
