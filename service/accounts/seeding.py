@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import trio_asyncio
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .fake_users import fake_users
 from .models import User
 from .passwords import Passwords
+from .store import engine_for, user_rows
 from .users_file import NewUser, valid_email
 
 __all__ = ["SeedPlan", "SeedResult", "SeedingError", "seed_accounts"]
@@ -95,7 +95,7 @@ async def seed_accounts(dsn: str, plan: SeedPlan, passwords: Passwords) -> SeedR
 
 
 async def _is_empty(dsn: str) -> bool:
-    engine = create_async_engine(make_url(dsn).set(drivername="postgresql+asyncpg"))
+    engine = engine_for(dsn)
     try:
         async with AsyncSession(engine) as session:
             return (await session.execute(select(func.count(User.id)))).scalar_one() == 0
@@ -104,21 +104,13 @@ async def _is_empty(dsn: str) -> bool:
 
 
 async def _insert_if_empty(dsn: str, users: list[NewUser], hashes: list[str]) -> int:
-    engine = create_async_engine(make_url(dsn).set(drivername="postgresql+asyncpg"))
+    engine = engine_for(dsn)
     try:
         async with AsyncSession(engine) as session, session.begin():
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEED_LOCK})
             if (await session.execute(select(func.count(User.id)))).scalar_one():
                 return 0  # another process seeded meanwhile
-            session.add_all(
-                User(
-                    email=user.email,
-                    username=user.username,
-                    password_hash=password_hash,
-                    is_admin=user.is_admin,
-                )
-                for user, password_hash in zip(users, hashes, strict=True)
-            )
+            session.add_all(user_rows(users, hashes))
         return len(users)
     finally:
         await engine.dispose()

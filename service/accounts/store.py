@@ -23,7 +23,9 @@ __all__ = [
     "LastAdminError",
     "UserStore",
     "count_users",
+    "engine_for",
     "load_users",
+    "user_rows",
 ]
 
 
@@ -233,12 +235,26 @@ async def count_users(dsn: str) -> int:
     return counted
 
 
-def _engine(dsn: str) -> AsyncEngine:
+def user_rows(users: Sequence[NewUser], hashes: Sequence[str]) -> list[User]:
+    """The rows of new users, each with its password's hash."""
+    return [
+        User(
+            email=user.email,
+            username=user.username,
+            password_hash=password_hash,
+            is_admin=user.is_admin,
+        )
+        for user, password_hash in zip(users, hashes, strict=True)
+    ]
+
+
+def engine_for(dsn: str) -> AsyncEngine:
+    """A short-lived engine (the CLI's and start-up's one-off work; dispose it after)."""
     return create_async_engine(make_url(dsn).set(drivername="postgresql+asyncpg"))
 
 
 async def _insert(dsn: str, users: Sequence[NewUser], hashes: list[str]) -> int:
-    engine = _engine(dsn)
+    engine = engine_for(dsn)
     try:
         async with AsyncSession(engine) as session, session.begin():
             emails = [user.email.lower() for user in users]
@@ -257,15 +273,7 @@ async def _insert(dsn: str, users: Sequence[NewUser], hashes: list[str]) -> int:
                     f"{len(taken)} of these emails are already registered ({shown});"
                     " nothing was loaded"
                 )
-            session.add_all(
-                User(
-                    email=user.email,
-                    username=user.username,
-                    password_hash=password_hash,
-                    is_admin=user.is_admin,
-                )
-                for user, password_hash in zip(users, hashes, strict=True)
-            )
+            session.add_all(user_rows(users, hashes))
         return len(users)
     except IntegrityError as exc:  # registered meanwhile, by someone else
         raise UsersFileError("an email was registered meanwhile; nothing was loaded") from exc
@@ -274,7 +282,7 @@ async def _insert(dsn: str, users: Sequence[NewUser], hashes: list[str]) -> int:
 
 
 async def _count(dsn: str) -> int:
-    engine = _engine(dsn)
+    engine = engine_for(dsn)
     try:
         async with AsyncSession(engine) as session:
             return int((await session.execute(select(func.count(User.id)))).scalar_one())
