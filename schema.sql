@@ -14,3 +14,17 @@ CREATE TABLE IF NOT EXISTS accounts_users (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX IF NOT EXISTS accounts_users_email_key ON accounts_users (lower(email));
+
+-- Auth API: refresh tokens, as hashes only. A log-in's tokens share a family (reuse detection
+-- revokes it whole); deleting a user deletes their tokens.
+CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES accounts_users (id) ON DELETE CASCADE,
+    family_id TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    spent BOOLEAN NOT NULL DEFAULT false,
+    revoked BOOLEAN NOT NULL DEFAULT false,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family_id);
+CREATE INDEX IF NOT EXISTS auth_refresh_tokens_expiry ON auth_refresh_tokens (expires_at);
