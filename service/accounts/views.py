@@ -28,6 +28,7 @@ from werkzeug.exceptions import TooManyRequests
 from ..platform.database import Database, open_database
 from ..platform.settings import Settings
 from .auth import STORE_KEY, current_user, new_auth_user, require_user
+from .directory import DIRECTORY_KEY, Directory
 from .forms import DeleteForm, EditForm, LoginForm, LogoutForm, RegisterForm, csrf_meta
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
@@ -113,6 +114,8 @@ def create_blueprint(
     @blueprint.before_app_request
     async def expose_store() -> None:
         g.setdefault(STORE_KEY, state.store)
+        if state.store is not None:
+            g.setdefault(DIRECTORY_KEY, Directory(state.store, hasher, throttle, state.dummy_hash))
 
     @blueprint.app_context_processor
     async def navigation() -> dict[str, Any]:

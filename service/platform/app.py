@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..accounts.passwords import Passwords
 from ..accounts.views import create_blueprint as accounts_blueprint
+from ..auth_api.routes import create_blueprint as auth_api_blueprint
 from ..fanout.routes import SourcesFactory
 from ..fanout.routes import create_blueprint as fanout_blueprint
 from .assets import BOOTSTRAP_DIR
@@ -65,6 +66,7 @@ def create_app(
     app.register_blueprint(
         accounts_blueprint(settings, secret_key=str(app.secret_key), passwords=passwords)
     )
+    app.register_blueprint(auth_api_blueprint(settings, secret_key=str(app.secret_key)))
 
     @app.before_serving
     async def freeze_start_up_objects() -> None:
@@ -97,7 +99,8 @@ def create_app(
                 message=error.description or "",
             )
             return page, status, headers
-        return json_response({"error": name, "message": error.description or ""}, status, headers)
+        detail = error.description or ""
+        return json_response({"error": name, "message": detail, "detail": detail}, status, headers)
 
     @app.errorhandler(Exception)
     async def unexpected_error(error: Exception) -> Response | tuple[str, int]:

@@ -83,6 +83,8 @@ class Settings:
         _check_range("ADMISSION_QUEUE", self.admission_queue, 0, MAX_ADMISSION)
         if not (math.isfinite(self.admission_max_wait_s) and 0 <= self.admission_max_wait_s <= 60):
             raise SettingsError("ADMISSION_MAX_WAIT_S must be a number from 0 to 60")
+        if self.secret_key is not None and len(self.secret_key.encode()) < 32:
+            raise SettingsError("SECRET_KEY must have at least 32 bytes (it signs HS256 tokens)")
         if self.log_level not in _LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         names = [source.name for source in self.sources]

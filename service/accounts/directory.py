@@ -1,0 +1,111 @@
+"""The accounts' user directory: the seam through which other capabilities (the auth API)
+register, authenticate, read and change users, under the same rules as the web pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quart import g
+
+from .login_throttle import LoginThrottle
+from .passwords import Passwords
+from .store import Account, EmailTakenError, UserStore
+from .users_file import MAX_USERNAME_CHARS, valid_email
+
+__all__ = [
+    "Account",
+    "Directory",
+    "EmailTakenError",
+    "InvalidUserError",
+    "TooManyAttemptsError",
+    "directory",
+]
+
+#: Where the accounts blueprint puts this request's directory (None without a database).
+DIRECTORY_KEY = "accounts_directory"
+
+
+class InvalidUserError(ValueError):
+    """A field breaks the accounts' rules; the message says which and why."""
+
+
+class TooManyAttemptsError(Exception):
+    """Too many failed log-ins for this email or client: try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """Registered users, for other capabilities. Every method applies the web app's rules:
+    unique emails (case-insensitively), the password policy, the log-in throttle."""
+
+    store: UserStore
+    passwords: Passwords
+    throttle: LoginThrottle
+    dummy_hash: str
+
+    async def register(self, email: str, password: str, username: str = "") -> Account:
+        """A new user; :class:`EmailTakenError` or :class:`InvalidUserError`."""
+        check_email(email)
+        check_password(password)
+        check_username(username)
+        return await self.store.create(email.strip(), username, await self.passwords.hash(password))
+
+    async def authenticate(self, email: str, password: str, client: str) -> Account | None:
+        """The user if the password is right; ``None`` (the same time either way) if not.
+
+        :class:`TooManyAttemptsError` past the limits of the log-in page (shared with it).
+        """
+        if not self.throttle.attempt(email, client):
+            raise TooManyAttemptsError(email)
+        account = await self.store.by_email(email)
+        ok = await self.passwords.verify(
+            account.password_hash if account else self.dummy_hash, password
+        )
+        if account is None or not ok:
+            return None
+        self.throttle.succeeded(email, client)
+        return account
+
+    async def get(self, user_id: int) -> Account | None:
+        return await self.store.get(user_id)
+
+    async def update_profile(
+        self, account: Account, *, email: str | None = None, username: str | None = None
+    ) -> Account:
+        """The user changes their own email and/or username (never their rights)."""
+        if email is not None:
+            check_email(email)
+        if username is not None:
+            check_username(username)
+        return await self.store.update(
+            account,
+            account.id,
+            email=(email if email is not None else account.email).strip(),
+            username=username if username is not None else account.username,
+            is_admin=None,
+            password_hash=None,
+        )
+
+
+def directory() -> Directory | None:
+    """This request's directory, or ``None`` when the accounts have no database."""
+    found: Directory | None = g.get(DIRECTORY_KEY)
+    return found
+
+
+def check_email(email: str) -> None:
+    if not valid_email(email.strip()):
+        raise InvalidUserError("email: not an email address")
+
+
+def check_password(password: str) -> None:
+    size = len(password.encode())
+    if len(password) < 8 or size > 1024:
+        raise InvalidUserError("password: at least 8 characters, at most 1,024 bytes")
+
+
+def check_username(username: str) -> None:
+    if len(username) > MAX_USERNAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in username):
+        raise InvalidUserError(
+            f"username: at most {MAX_USERNAME_CHARS} characters, no control characters"
+        )
