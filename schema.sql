@@ -28,3 +28,10 @@ CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
 );
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family_id);
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_expiry ON auth_refresh_tokens (expires_at);
+
+-- Auth API: token lifetimes, editable by admins at run time (/admin/settings).
+CREATE TABLE IF NOT EXISTS auth_api_settings (
+    key TEXT PRIMARY KEY,
+    value DOUBLE PRECISION NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);

@@ -5,13 +5,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, cast
 
 import trio
-from quart import Blueprint, Response, current_app, request
+from quart import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 from quart.typing import ResponseReturnValue
 from quart_trio import QuartTrio
+from wtforms import Form, StringField
+from wtforms.csrf.session import SessionCSRF
 
+from ..accounts.auth import require_admin
 from ..accounts.directory import (
     Account,
     Directory,
@@ -24,20 +38,36 @@ from ..platform.database import Database, open_database
 from ..platform.responses import json_response
 from ..platform.settings import Settings
 from .access_tokens import AccessTokens, InvalidAccessTokenError
+from .lifetimes import ACCESS, REFRESH, LifetimeError, Lifetimes, LifetimesStore, parse
 from .refresh_store import PgRefreshStore
 from .refresh_tokens import InvalidRefreshTokenError, RefreshTokens
 
-__all__ = ["ACCESS_LIFETIME_S", "REFRESH_LIFETIME_S", "create_blueprint"]
+__all__ = ["create_blueprint"]
 
 logger = logging.getLogger("service.auth_api.routes")
 
-#: Default lifetimes: an access token 30 s, a refresh token 30 days.
-ACCESS_LIFETIME_S = 30.0
-REFRESH_LIFETIME_S = 30 * 24 * 3600.0
 #: How often expired refresh records are deleted.
 PURGE_EVERY_S = 3600.0
 #: A client refused for too many failed log-ins should wait this long.
 RETRY_AFTER_S = 300
+#: How often each worker reads the lifetimes an admin may have changed.
+RELOAD_S = 2.0
+
+
+class SettingsForm(Form):
+    """The admins' settings form (field names: ``access``, ``refresh``), with a CSRF token."""
+
+    class Meta:
+        csrf = True
+        csrf_class = SessionCSRF
+        csrf_time_limit = timedelta(hours=4)
+
+    access = StringField("Access token lifetime")
+    refresh = StringField("Refresh token lifetime")
+
+
+def csrf_meta(secret_key: str, form_session: Any) -> dict[str, Any]:
+    return {"csrf_secret": secret_key.encode(), "csrf_context": form_session}
 
 
 def error(code: str, detail: str, status: int, headers: dict[str, str] | None = None) -> Response:
@@ -58,13 +88,17 @@ def unauthorized(detail: str) -> ApiError:
 @dataclass
 class _State:
     refresh: RefreshTokens | None = None
+    lifetimes_store: LifetimesStore | None = None
+    #: This worker's copy, reloaded every RELOAD_S: an admin's change reaches every worker.
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
     stopping: trio.Event = field(default_factory=trio.Event)
     closed: trio.Event = field(default_factory=trio.Event)
 
 
 def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
-    """The API under ``/api``. Every path works with and without its trailing slash."""
-    blueprint = Blueprint("auth_api", __name__, url_prefix="/api")
+    """The API under ``/api`` (every path works with and without its trailing slash), and
+    the admins' page of its settings, ``/admin/settings``."""
+    blueprint = Blueprint("auth_api", __name__, template_folder="templates")
     access = AccessTokens(secret_key)
     state = _State()
 
@@ -73,7 +107,10 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         try:
             async with open_database(settings.database_url) as database, trio.open_nursery() as n:
                 state.refresh = RefreshTokens(PgRefreshStore(database))
+                state.lifetimes_store = LifetimesStore(database)
+                state.lifetimes = await state.lifetimes_store.load()
                 n.start_soon(purge_forever, state.refresh)
+                n.start_soon(reload_forever, state)
                 task_status.started(database)
                 await state.stopping.wait()
                 n.cancel_scope.cancel()
@@ -125,9 +162,9 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
 
     async def pair(user_id: int, family_token: str | None = None) -> dict[str, str]:
         return {
-            "access_token": access.issue(user_id, ACCESS_LIFETIME_S),
+            "access_token": access.issue(user_id, state.lifetimes.access_s),
             "refresh_token": family_token
-            or await refresh_tokens().issue(user_id, REFRESH_LIFETIME_S),
+            or await refresh_tokens().issue(user_id, state.lifetimes.refresh_s),
         }
 
     async def authenticated() -> Account:
@@ -144,7 +181,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             raise unauthorized("the token's user no longer exists")
         return account
 
-    @route("/register/", ["POST"])
+    @route("/api/register/", ["POST"])
     async def register() -> ResponseReturnValue:
         body = await json_body({"email", "password", "username"}, required={"email", "password"})
         try:
@@ -157,7 +194,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             raise ApiError(error("email_taken", "an account with this email exists", 409)) from None
         return json_response({"id": account.id, "email": account.email}, 201)
 
-    @route("/login/", ["POST"])
+    @route("/api/login/", ["POST"])
     async def login() -> ResponseReturnValue:
         body = await json_body({"email", "password"}, required={"email", "password"})
         try:
@@ -177,18 +214,18 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             raise ApiError(error("bad_credentials", "wrong email or password", 401))
         return json_response(await pair(account.id))
 
-    @route("/refresh/", ["POST"])
+    @route("/api/refresh/", ["POST"])
     async def refresh() -> ResponseReturnValue:
         body = await json_body({"refresh_token"}, required={"refresh_token"})
         try:
             user_id, new_token = await refresh_tokens().rotate(
-                body["refresh_token"], REFRESH_LIFETIME_S
+                body["refresh_token"], state.lifetimes.refresh_s
             )
         except InvalidRefreshTokenError as exc:
             raise unauthorized(str(exc)) from None
         return json_response(await pair(user_id, new_token))
 
-    @route("/logout/", ["POST"])
+    @route("/api/logout/", ["POST"])
     async def logout() -> ResponseReturnValue:
         body = await json_body({"refresh_token"}, required={"refresh_token"})
         try:
@@ -197,7 +234,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             raise unauthorized(str(exc)) from None
         return json_response({"success": "User logged out."})
 
-    @route("/me/", ["GET", "PUT"])
+    @route("/api/me/", ["GET", "PUT"])
     async def me() -> ResponseReturnValue:
         account = await authenticated()
         if request.method == "PUT":
@@ -220,7 +257,52 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             {"id": account.id, "username": account.username, "email": account.email}
         )
 
+    @blueprint.route("/admin/settings", methods=["GET", "POST"])
+    @require_admin
+    async def admin_settings() -> ResponseReturnValue:
+        """The admins' page of the token lifetimes (validated, units shown)."""
+        if state.lifetimes_store is None:
+            abort(503, "The settings need a database (DATABASE_URL).")
+        form = SettingsForm(await request.form, meta=csrf_meta(secret_key, session))
+        errors: list[str] = []
+        current = await state.lifetimes_store.load()
+        if request.method == "POST":
+            if not form.validate():
+                errors.append("The form expired or came from elsewhere: reload and try again.")
+            else:
+                try:
+                    wanted = Lifetimes(
+                        parse(ACCESS, form.access.data or ""),
+                        parse(REFRESH, form.refresh.data or ""),
+                    )
+                except LifetimeError as exc:
+                    errors.append(str(exc))
+                else:
+                    await state.lifetimes_store.save(wanted)
+                    state.lifetimes = wanted  # this worker at once; the others within RELOAD_S
+                    await flash("Settings saved; every worker uses them within seconds.", "success")
+                    return redirect("/admin/settings")
+        else:
+            form.access.data = f"{current.access_s / ACCESS.unit_s:g}"
+            form.refresh.data = f"{current.refresh_s / REFRESH.unit_s:g}"
+        page = await render_template(
+            "auth_api/settings.html", form=form, errors=errors, bounds=(ACCESS, REFRESH)
+        )
+        return (page, 400) if errors else page
+
     return blueprint
+
+
+async def reload_forever(state: _State) -> None:
+    """Read the lifetimes again every RELOAD_S (errors logged; the last values stay)."""
+    while True:
+        await trio.sleep(RELOAD_S)
+        if state.lifetimes_store is None:
+            continue
+        try:
+            state.lifetimes = await state.lifetimes_store.load()
+        except Exception:
+            logger.exception("reading the token lifetimes failed; keeping the last ones")
 
 
 async def json_body(allowed: set[str], *, required: set[str]) -> dict[str, str]:

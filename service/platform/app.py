@@ -27,6 +27,7 @@ logger = logging.getLogger("service.platform.app")
 CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("/users", "Users", "the registered users: log in or register first (HTML)"),
     ("/reports/users", "Users report", "registrations per day, email domains, admins (HTML)"),
+    ("/admin/settings", "Settings", "the auth API's token lifetimes: for admins (HTML)"),
     ("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
     ("/ready", "Readiness", "can each source answer right now? (JSON)"),
     ("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
