@@ -69,6 +69,8 @@ def browser() -> Iterator[Any]:
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1200,900",
+        # No outside network: any host but this machine fails to resolve.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
     ):
         options.add_argument(flag)
     service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
@@ -170,8 +172,28 @@ def test_register_log_in_edit_grant_admin_delete_and_the_404_page(site: str, bro
     log_in(browser, site, "carol@example.com", "carol-password")
     assert "Wrong email or password." in browser.page_source
 
-    # A styled 404 page.
+    # A styled 404 page (the API documentation is the next test).
     browser.get(f"{site}/no/such/page")
     shot(browser, "08-not-found")
     assert "404" in browser.find_element(By.TAG_NAME, "h1").text
     assert browser.find_element(By.LINK_TEXT, "Back to the index")
+
+
+def test_the_api_documentation_renders_offline(site: str, browser: Any) -> None:
+    """Swagger UI 5 from the pip package renders the OpenAPI document with no outside host."""
+    browser.get(f"{site}/docs")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    )
+    paths = {
+        e.text.replace("\u200b", "")
+        for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    }
+    shot(browser, "09-api-docs")
+    assert {"/api/login/", "/api/refresh/", "/api/me/", "/data", "/health"} <= paths
+    errors = [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and "127.0.0.1" not in entry.get("message", "")
+    ]
+    assert errors == []  # nothing tried to reach the outside

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from quart import (
     session,
 )
 from quart.typing import ResponseReturnValue
+from quart_schema import document_request, document_response, security_scheme
 from quart_trio import QuartTrio
 from wtforms import Form, StringField
 from wtforms.csrf.session import SessionCSRF
@@ -41,6 +43,17 @@ from .access_tokens import AccessTokens, InvalidAccessTokenError
 from .lifetimes import ACCESS, REFRESH, LifetimeError, Lifetimes, LifetimesStore, parse
 from .refresh_store import PgRefreshStore
 from .refresh_tokens import InvalidRefreshTokenError, RefreshTokens
+from .schemas import (
+    ApiErrorBody,
+    Credentials,
+    LoggedOut,
+    Me,
+    MeChange,
+    RefreshBody,
+    Registered,
+    Registration,
+    TokenPair,
+)
 
 __all__ = ["create_blueprint"]
 
@@ -140,7 +153,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
                 except ApiError as failed:
                     return failed.response
 
-            guarded.__name__ = view.__name__
+            functools.update_wrapper(guarded, view)  # the OpenAPI attributes come along
             blueprint.add_url_rule(path, view_func=guarded, methods=methods)
             blueprint.add_url_rule(
                 path.rstrip("/"), view_func=guarded, methods=methods, endpoint=view.__name__ + "_"
@@ -182,6 +195,10 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         return account
 
     @route("/api/register/", ["POST"])
+    @document_request(Registration)
+    @document_response(Registered, 201)
+    @document_response(ApiErrorBody, 400)
+    @document_response(ApiErrorBody, 409)
     async def register() -> ResponseReturnValue:
         body = await json_body({"email", "password", "username"}, required={"email", "password"})
         try:
@@ -195,6 +212,10 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         return json_response({"id": account.id, "email": account.email}, 201)
 
     @route("/api/login/", ["POST"])
+    @document_request(Credentials)
+    @document_response(TokenPair, 200)
+    @document_response(ApiErrorBody, 401)
+    @document_response(ApiErrorBody, 429)
     async def login() -> ResponseReturnValue:
         body = await json_body({"email", "password"}, required={"email", "password"})
         try:
@@ -215,6 +236,9 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         return json_response(await pair(account.id))
 
     @route("/api/refresh/", ["POST"])
+    @document_request(RefreshBody)
+    @document_response(TokenPair, 200)
+    @document_response(ApiErrorBody, 401)
     async def refresh() -> ResponseReturnValue:
         body = await json_body({"refresh_token"}, required={"refresh_token"})
         try:
@@ -226,6 +250,9 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         return json_response(await pair(user_id, new_token))
 
     @route("/api/logout/", ["POST"])
+    @document_request(RefreshBody)
+    @document_response(LoggedOut, 200)
+    @document_response(ApiErrorBody, 401)
     async def logout() -> ResponseReturnValue:
         body = await json_body({"refresh_token"}, required={"refresh_token"})
         try:
@@ -235,6 +262,11 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         return json_response({"success": "User logged out."})
 
     @route("/api/me/", ["GET", "PUT"])
+    @security_scheme([{"bearer": []}])
+    @document_request(MeChange)
+    @document_response(Me, 200)
+    @document_response(ApiErrorBody, 401)
+    @document_response(ApiErrorBody, 409)
     async def me() -> ResponseReturnValue:
         account = await authenticated()
         if request.method == "PUT":

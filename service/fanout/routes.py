@@ -12,6 +12,7 @@ from typing import cast
 import orjson
 import trio
 from quart import Blueprint, Response, current_app, request
+from quart_schema import document_response
 from quart_trio import QuartTrio
 
 from ..platform.log_throttle import LogThrottle
@@ -23,6 +24,7 @@ from .coalesce import Coalescer
 from .gather import gather
 from .outcome import server_timing_header
 from .readiness import check_sources
+from .schemas import Health, Overloaded, Ready, Rows
 from .source import Source
 
 __all__ = ["SourcesFactory", "create_blueprint"]
@@ -145,6 +147,8 @@ def create_blueprint(
         await state.closed.wait()
 
     @blueprint.get("/data")
+    @document_response(Rows, 200)
+    @document_response(Overloaded, 503)
     async def data() -> Response:
         """All rows of every source that answered in time, sorted by id."""
         arrived = trio.current_time()
@@ -184,6 +188,7 @@ def create_blueprint(
             return Response(body, content_type="application/json")
 
     @blueprint.get("/health")
+    @document_response(Health, 200)
     async def health() -> Response:
         """The process is up and serving; and how loaded this worker is."""
         admission = state.admission
@@ -201,6 +206,8 @@ def create_blueprint(
         )
 
     @blueprint.get("/ready")
+    @document_response(Ready, 200)
+    @document_response(Ready, 503)
     async def ready() -> Response:
         """Whether each source answers a trivial query now; 503 when any does not."""
         reports = await check_sources(state.sources, settings.source_timeout_s, timeouts=timeouts)

@@ -15,6 +15,7 @@ from ..accounts.views import create_blueprint as accounts_blueprint
 from ..auth_api.routes import create_blueprint as auth_api_blueprint
 from ..fanout.routes import SourcesFactory
 from ..fanout.routes import create_blueprint as fanout_blueprint
+from .api_docs import install_api_docs
 from .assets import BOOTSTRAP_DIR
 from .responses import json_response, wants_html
 from .settings import Settings
@@ -31,6 +32,7 @@ CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
     ("/ready", "Readiness", "can each source answer right now? (JSON)"),
     ("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
+    ("/docs", "API documentation", "every JSON endpoint, to read and to try (OpenAPI 3.1)"),
 )
 
 
@@ -68,6 +70,7 @@ def create_app(
         accounts_blueprint(settings, secret_key=str(app.secret_key), passwords=passwords)
     )
     app.register_blueprint(auth_api_blueprint(settings, secret_key=str(app.secret_key)))
+    install_api_docs(app)
 
     @app.before_serving
     async def freeze_start_up_objects() -> None:
