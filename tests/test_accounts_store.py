@@ -26,7 +26,7 @@ async def two_admins(dsn: str, store: UserStore) -> tuple[Account, Account]:
 
 async def test_rights_are_checked_again_inside_the_transaction(empty_db: str) -> None:
     """An admin demoted after their request began cannot use the rights they had."""
-    async with open_database(empty_db) as database:
+    async with open_database(empty_db, user="tests") as database:
         store = UserStore(database)
         a, b = await two_admins(empty_db, store)
         await store.update(
@@ -44,7 +44,7 @@ async def test_rights_are_checked_again_inside_the_transaction(empty_db: str) ->
 
 
 async def test_two_admins_demoting_each_other_at_once_leave_one_admin(empty_db: str) -> None:
-    async with open_database(empty_db) as database:
+    async with open_database(empty_db, user="tests") as database:
         store = UserStore(database)
         a, b = await two_admins(empty_db, store)
         outcomes: list[str] = []
@@ -73,7 +73,7 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(empty_db: 
 
 
 async def test_the_last_admin_cannot_demote_or_delete_themself(empty_db: str) -> None:
-    async with open_database(empty_db) as database:
+    async with open_database(empty_db, user="tests") as database:
         store = UserStore(database)
         a, b = await two_admins(empty_db, store)
         await store.delete(a, b.id)

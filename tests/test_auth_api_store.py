@@ -25,7 +25,7 @@ DAY = 24 * 3600.0
 
 
 async def test_rotation_reuse_and_logout_on_the_real_table(empty_db: str) -> None:
-    async with open_database(empty_db) as database:
+    async with open_database(empty_db, user="tests") as database:
         user = await UserStore(database).create("t@example.com", "t", "!")
         refresh = RefreshTokens(PgRefreshStore(database))
         first = await refresh.issue(user.id, 30 * DAY)
@@ -45,7 +45,7 @@ async def test_rotation_reuse_and_logout_on_the_real_table(empty_db: str) -> Non
 
 
 async def test_of_concurrent_refreshes_exactly_one_succeeds(empty_db: str) -> None:
-    async with open_database(empty_db) as database:
+    async with open_database(empty_db, user="tests") as database:
         user = await UserStore(database).create("c@example.com", "c", "!")
         refresh = RefreshTokens(PgRefreshStore(database))
         token = await refresh.issue(user.id, 30 * DAY)
@@ -69,7 +69,7 @@ async def test_of_concurrent_refreshes_exactly_one_succeeds(empty_db: str) -> No
 async def test_expired_records_are_purged_and_a_deleted_user_takes_their_tokens(
     empty_db: str,
 ) -> None:
-    async with open_database(empty_db) as database:
+    async with open_database(empty_db, user="tests") as database:
         users = UserStore(database)
         store = PgRefreshStore(database)
         gone = await users.create("g@example.com", "g", "!")

@@ -80,7 +80,7 @@ def create_blueprint(
 
     @asynccontextmanager
     async def _open(dsn: str) -> AsyncIterator[Database]:
-        async with open_database(dsn) as database:
+        async with open_database(dsn, user="accounts") as database:
             yield database
 
     async def keep_database_open(*, task_status: trio.TaskStatus[Database]) -> None:

@@ -118,7 +118,10 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
     async def keep_open(*, task_status: trio.TaskStatus[Database]) -> None:
         assert settings.database_url is not None
         try:
-            async with open_database(settings.database_url) as database, trio.open_nursery() as n:
+            async with (
+                open_database(settings.database_url, user="auth_api") as database,
+                trio.open_nursery() as n,
+            ):
                 state.refresh = RefreshTokens(PgRefreshStore(database))
                 state.lifetimes_store = LifetimesStore(database)
                 state.lifetimes = await state.lifetimes_store.load()

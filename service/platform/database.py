@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .aio import run_isolated
 from .pg_pool import PgPool, open_pg_pool
-from .pg_settings import connect_kwargs
+from .pg_settings import APPLICATION_NAME, connect_kwargs
 
 __all__ = ["Database", "open_database"]
 
@@ -42,15 +42,19 @@ class Database:
 
 @asynccontextmanager
 async def open_database(
-    dsn: str, *, pool_size: int = 5, statement_timeout_ms: int = 10_000
+    dsn: str, *, user: str, pool_size: int = 5, statement_timeout_ms: int = 10_000
 ) -> AsyncIterator[Database]:
     """Open the engine and the pool (connections made lazily); close both on exit.
 
     A capability's pages use it for the whole life of a worker. ``statement_timeout``
-    bounds every query on the server (a page never waits for ever).
+    bounds every query on the server (a page never waits for ever). ``user`` names the
+    capability in ``pg_stat_activity.application_name`` (``fanout-service:<user>``), apart
+    from the fan-out's own connections.
     """
     kwargs = connect_kwargs(
-        statement_timeout_ms=statement_timeout_ms, connection_check_interval_ms=0
+        statement_timeout_ms=statement_timeout_ms,
+        connection_check_interval_ms=0,
+        application_name=f"{APPLICATION_NAME}:{user}",
     )
     async with (
         trio_asyncio.open_loop() as loop,

@@ -11,7 +11,10 @@ APPLICATION_NAME = "fanout-service"
 
 
 def connect_kwargs(
-    *, statement_timeout_ms: int, connection_check_interval_ms: int
+    *,
+    statement_timeout_ms: int,
+    connection_check_interval_ms: int,
+    application_name: str = APPLICATION_NAME,
 ) -> dict[str, Any]:
     """asyncpg ``connect`` keyword arguments shared by the ORM and raw-SQL sources.
 
@@ -23,7 +26,7 @@ def connect_kwargs(
     also ends asyncpg's background cancel request).
     """
     server_settings = {
-        "application_name": APPLICATION_NAME,
+        "application_name": application_name,
         "statement_timeout": str(statement_timeout_ms),
     }
     if connection_check_interval_ms > 0:
