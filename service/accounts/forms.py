@@ -6,28 +6,15 @@ Validators are plain (synchronous) functions: quart-wtforms runs async validator
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from wtforms import BooleanField, EmailField, Form, HiddenField, PasswordField, StringField
-from wtforms.csrf.session import SessionCSRF
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from ..platform.forms import CsrfForm, csrf_meta
 from .users_file import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS, MIN_PASSWORD_CHARS, valid_email
 
 __all__ = ["DeleteForm", "EditForm", "LoginForm", "LogoutForm", "RegisterForm", "csrf_meta"]
-
-
-def csrf_meta(secret_key: str, session: Any) -> dict[str, Any]:
-    """The ``meta`` that binds a form's CSRF token to this session and the app's key."""
-    return {"csrf_secret": secret_key.encode(), "csrf_context": session}
-
-
-class _CsrfForm(Form):
-    class Meta:
-        csrf = True
-        csrf_class = SessionCSRF
-        csrf_time_limit = timedelta(hours=4)
 
 
 def _email(_form: Form, field: Any) -> None:
@@ -43,19 +30,19 @@ _PASSWORD = Length(
 _USERNAME = Length(max=MAX_USERNAME_CHARS, message=f"At most {MAX_USERNAME_CHARS} characters.")
 
 
-class LoginForm(_CsrfForm):
+class LoginForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _email])
     password = PasswordField("Password", [DataRequired()])
     next = HiddenField()
 
 
-class RegisterForm(_CsrfForm):
+class RegisterForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _email])
     username = StringField("Username", [Optional(), _USERNAME])
     password = PasswordField("Password", [DataRequired(), _PASSWORD])
 
 
-class EditForm(_CsrfForm):
+class EditForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _email])
     username = StringField("Username", [Optional(), _USERNAME])
     is_admin = BooleanField("Admin")
@@ -63,9 +50,9 @@ class EditForm(_CsrfForm):
     new_password = PasswordField("New password", [Optional(), _PASSWORD])
 
 
-class DeleteForm(_CsrfForm):
+class DeleteForm(CsrfForm):
     """Only the CSRF token: the confirmation is the POST itself."""
 
 
-class LogoutForm(_CsrfForm):
+class LogoutForm(CsrfForm):
     """Only the CSRF token."""

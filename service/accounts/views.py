@@ -28,7 +28,7 @@ from werkzeug.exceptions import TooManyRequests
 from ..platform.database import Database, open_database
 from ..platform.settings import Settings
 from .auth import STORE_KEY, current_user, new_auth_user, require_user
-from .directory import DIRECTORY_KEY, Directory
+from .directory import DIRECTORY_KEY, Directory, TooManyAttemptsError
 from .forms import DeleteForm, EditForm, LoginForm, LogoutForm, RegisterForm, csrf_meta
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
@@ -115,7 +115,7 @@ def create_blueprint(
     async def expose_store() -> None:
         g.setdefault(STORE_KEY, state.store)
         if state.store is not None:
-            g.setdefault(DIRECTORY_KEY, Directory(state.store, hasher, throttle, state.dummy_hash))
+            g.setdefault(DIRECTORY_KEY, directory_of(state.store))
 
     @blueprint.app_context_processor
     async def navigation() -> dict[str, Any]:
@@ -125,6 +125,10 @@ def create_blueprint(
             logger.exception("could not read the logged-in user for the navigation bar")
             user = None
         return {"nav_user": user, "logout_form": LogoutForm(meta=csrf_meta(secret_key, session))}
+
+    def directory_of(users: UserStore) -> Directory:
+        """The directory over ``users``: the page and the seam share its rules and counters."""
+        return Directory(users, hasher, throttle, state.dummy_hash)
 
     def store() -> UserStore:
         if state.store is None:
@@ -157,18 +161,16 @@ def create_blueprint(
             return await render_template("accounts/login.html", form=form)
         if not form.validate():
             return await render_template("accounts/login.html", form=form), 400
-        email = form.email.data or ""
-        if not throttle.attempt(email, client()):
-            too_many()
-        account = await users.by_email(email)
         # The same answer, and about the same time, whether or not the email exists.
-        ok = await hasher.verify(
-            account.password_hash if account else state.dummy_hash, form.password.data or ""
-        )
-        if account is None or not ok:
+        try:
+            account = await directory_of(users).authenticate(
+                form.email.data or "", form.password.data or "", client()
+            )
+        except TooManyAttemptsError:
+            too_many()
+        if account is None:
             form.password.errors = ["Wrong email or password."]
             return await render_template("accounts/login.html", form=form), 400
-        throttle.succeeded(email, client())
         await start_session(account)
         await flash(f"Welcome, {account.username or account.email}.", "success")
         return redirect(safe_next(form.next.data))

@@ -6,7 +6,6 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, cast
 
 import trio
@@ -24,8 +23,7 @@ from quart import (
 from quart.typing import ResponseReturnValue
 from quart_schema import document_request, document_response, security_scheme
 from quart_trio import QuartTrio
-from wtforms import Form, StringField
-from wtforms.csrf.session import SessionCSRF
+from wtforms import StringField
 
 from ..accounts.auth import require_admin
 from ..accounts.directory import (
@@ -37,6 +35,7 @@ from ..accounts.directory import (
     directory,
 )
 from ..platform.database import Database, open_database
+from ..platform.forms import CsrfForm, csrf_meta
 from ..platform.responses import json_response
 from ..platform.settings import Settings
 from .access_tokens import AccessTokens, InvalidAccessTokenError
@@ -67,20 +66,11 @@ RETRY_AFTER_S = 300
 RELOAD_S = 2.0
 
 
-class SettingsForm(Form):
+class SettingsForm(CsrfForm):
     """The admins' settings form (field names: ``access``, ``refresh``), with a CSRF token."""
-
-    class Meta:
-        csrf = True
-        csrf_class = SessionCSRF
-        csrf_time_limit = timedelta(hours=4)
 
     access = StringField("Access token lifetime")
     refresh = StringField("Refresh token lifetime")
-
-
-def csrf_meta(secret_key: str, form_session: Any) -> dict[str, Any]:
-    return {"csrf_secret": secret_key.encode(), "csrf_context": form_session}
 
 
 def error(code: str, detail: str, status: int, headers: dict[str, str] | None = None) -> Response:
