@@ -1,8 +1,10 @@
-"""Command line: ``python -m service serve``, ``initdb`` and ``users fake|load``."""
+"""Command line: ``python -m service serve``, ``initdb``, ``users fake|load``, and the
+commands that capabilities add (see ``CAPABILITY_COMMANDS``)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -11,7 +13,13 @@ from pathlib import Path
 from .accounts.seeding import SeedingError, SeedPlan
 from .platform.settings import SettingsError
 
-__all__ = ["main"]
+__all__ = ["CAPABILITY_COMMANDS", "main"]
+
+# A capability with commands of its own has a module with
+# ``add_commands(commands: argparse._SubParsersAction) -> None``; each parser it adds sets
+# ``run=<function(args) -> exit code>`` with ``set_defaults``. Listing the module here is
+# all the wiring a new command needs.
+CAPABILITY_COMMANDS: tuple[str, ...] = ()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--dsn", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL"
     )
+    for module in CAPABILITY_COMMANDS:
+        importlib.import_module(module).add_commands(commands)
     return parser
 
 
@@ -113,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "users":
             return _users(args)
+        run = getattr(args, "run", None)
+        if run is not None:
+            code: int = run(args)
+            return code
     except (SettingsError, SeedingError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
