@@ -53,7 +53,12 @@ async def test_the_whole_flow(api: Any) -> None:
     assert set(tokens) == {"access_token", "refresh_token"}
     auth = {"Authorization": f"Bearer {tokens['access_token']}"}
     me = await api.get("/api/me/", headers=auth)
-    assert await me.get_json() == {"id": body["id"], "username": "", "email": EMAIL}
+    assert await me.get_json() == {
+        "id": body["id"],
+        "username": "",
+        "email": EMAIL,
+        "tasks_created": 0,
+    }
     changed = await api.put("/api/me/", json={"username": "John Smith"}, headers=auth)
     assert (await changed.get_json())["username"] == "John Smith"
     status, fresh, _ = await post(api, "/api/refresh/", {"refresh_token": tokens["refresh_token"]})

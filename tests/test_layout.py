@@ -15,7 +15,7 @@ CAPABILITIES = sorted(
 #: Modules allowed to import capabilities: they wire them together.
 WIRING = {"service/platform/app.py", "service/__init__.py", "service/__main__.py"}
 #: The documented seams: the only modules of a capability that others may import.
-SEAMS = {"service.accounts.auth", "service.accounts.directory"}
+SEAMS = {"service.accounts.auth", "service.accounts.directory", "service.auth_api.bearer"}
 
 
 def imported_packages(path: Path, *, seams: frozenset[str] = frozenset()) -> set[str]:

@@ -9,7 +9,7 @@ from quart import g
 
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
-from .store import Account, EmailTakenError, UserStore
+from .store import Account, EmailTakenError, LastAdminError, UserStore
 from .users_file import MAX_USERNAME_CHARS, valid_email
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Directory",
     "EmailTakenError",
     "InvalidUserError",
+    "LastAdminError",
     "TooManyAttemptsError",
     "directory",
 ]
@@ -68,6 +69,12 @@ class Directory:
 
     async def get(self, user_id: int) -> Account | None:
         return await self.store.get(user_id)
+
+    async def delete_self(self, account: Account) -> None:
+        """The user deletes their own account (and, by the database's cascades, everything
+        that is theirs). :class:`LastAdminError` for the last admin; ``PermissionError`` if
+        their session ended meanwhile; ``LookupError`` if already gone."""
+        await self.store.delete(account, account.id)
 
     async def update_profile(
         self, account: Account, *, email: str | None = None, username: str | None = None

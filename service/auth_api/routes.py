@@ -36,9 +36,11 @@ from ..accounts.directory import (
 )
 from ..platform.database import Database, open_database
 from ..platform.forms import CsrfForm, csrf_meta
+from ..platform.profile_fields import profile_fields
 from ..platform.responses import json_response
 from ..platform.settings import Settings
-from .access_tokens import AccessTokens, InvalidAccessTokenError
+from .access_tokens import AccessTokens
+from .bearer import ACCESS_TOKENS_KEY, BearerError, bearer_account
 from .lifetimes import ACCESS, REFRESH, LifetimeError, Lifetimes, LifetimesStore, parse
 from .refresh_store import PgRefreshStore
 from .refresh_tokens import InvalidRefreshTokenError, RefreshTokens
@@ -104,6 +106,8 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
     blueprint = Blueprint("auth_api", __name__, template_folder="templates")
     access = AccessTokens(secret_key)
     state = _State()
+    # Other capabilities check access tokens through .bearer, with this verifier.
+    blueprint.record_once(lambda setup: setup.app.extensions.update({ACCESS_TOKENS_KEY: access}))
 
     async def keep_open(*, task_status: trio.TaskStatus[Database]) -> None:
         assert settings.database_url is not None
@@ -174,18 +178,12 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         }
 
     async def authenticated() -> Account:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized("an access token is needed: Authorization: Bearer <token>")
         try:
-            claims = access.verify(token.strip())
-        except InvalidAccessTokenError as exc:
-            raise unauthorized(f"invalid access token: {exc}") from None
-        account = await users().get(claims.user_id)
-        if account is None:
-            raise unauthorized("the token's user no longer exists")
-        return account
+            return await bearer_account()
+        except BearerError as exc:
+            if exc.status == 401:
+                raise unauthorized(exc.detail) from None
+            raise ApiError(error("unavailable", exc.detail, exc.status)) from None
 
     @route("/api/register/", ["POST"])
     @document_request(Registration)
@@ -279,7 +277,12 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             except PermissionError as exc:
                 raise unauthorized(str(exc)) from None
         return json_response(
-            {"id": account.id, "username": account.username, "email": account.email}
+            {
+                "id": account.id,
+                "username": account.username,
+                "email": account.email,
+                **await profile_fields(account.id),
+            }
         )
 
     @blueprint.route("/admin/settings", methods=["GET", "POST"])

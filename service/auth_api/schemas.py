@@ -63,6 +63,9 @@ class Me(BaseModel):
     id: int = Field(examples=[1])
     username: str = Field(examples=[""])
     email: str = _EMAIL
+    tasks_created: int | None = Field(
+        None, examples=[3], description="Tasks the user ever created (the task API's counter)."
+    )
 
 
 class MeChange(BaseModel):

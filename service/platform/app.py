@@ -15,8 +15,11 @@ from ..accounts.views import create_blueprint as accounts_blueprint
 from ..auth_api.routes import create_blueprint as auth_api_blueprint
 from ..fanout.routes import SourcesFactory
 from ..fanout.routes import create_blueprint as fanout_blueprint
+from ..tasks.routes import create_blueprint as tasks_blueprint
+from ..tasks.routes import request_body_limits as tasks_body_limits
 from .api_docs import install_api_docs
 from .assets import BOOTSTRAP_DIR
+from .body_limits import with_body_limits
 from .responses import json_response, wants_html
 from .settings import Settings
 
@@ -59,6 +62,8 @@ def create_app(
     app.config["SESSION_COOKIE_SECURE"] = settings.cookie_secure
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    # ... except where a route takes more (a task's image).
+    app.request_class = with_body_limits(app.request_class, tasks_body_limits(settings))
     # Bootstrap's files from the pip-installed package: the pages render offline.
     app.register_blueprint(
         Blueprint(
@@ -70,6 +75,7 @@ def create_app(
         accounts_blueprint(settings, secret_key=str(app.secret_key), passwords=passwords)
     )
     app.register_blueprint(auth_api_blueprint(settings, secret_key=str(app.secret_key)))
+    app.register_blueprint(tasks_blueprint(settings))
     install_api_docs(app)
 
     @app.before_serving

@@ -57,8 +57,14 @@ class Settings:
     secret_key: str | None = None
     #: Session cookies only over HTTPS (turn on behind TLS; plain-http demos need it off).
     cookie_secure: bool = False
-    #: Where the service keeps its own files (the generated SECRET_KEY).
+    #: Where the service keeps its own files (the generated SECRET_KEY, the tasks' images).
     data_dir: Path = Path(".data")
+    #: Where the task API keeps its images; None: ``images`` in ``data_dir``.
+    images_dir: Path | None = None
+    #: The largest image the task API accepts, in bytes (decoded).
+    max_image_bytes: int = 10 * 1024 * 1024
+    #: The most pixels an image may have (decompression bombs are refused before decoding).
+    max_image_pixels: int = 40_000_000
 
     def __post_init__(self) -> None:
         # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
@@ -83,6 +89,8 @@ class Settings:
         _check_range("ADMISSION_QUEUE", self.admission_queue, 0, MAX_ADMISSION)
         if not (math.isfinite(self.admission_max_wait_s) and 0 <= self.admission_max_wait_s <= 60):
             raise SettingsError("ADMISSION_MAX_WAIT_S must be a number from 0 to 60")
+        _check_range("MAX_IMAGE_BYTES", self.max_image_bytes, 1, MAX_IMAGE_BYTES)
+        _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, MAX_IMAGE_PIXELS)
         if self.secret_key is not None and len(self.secret_key.encode()) < 32:
             raise SettingsError("SECRET_KEY must have at least 32 bytes (it signs HS256 tokens)")
         if self.log_level not in _LOG_LEVELS:
@@ -98,6 +106,11 @@ class Settings:
         return self.database_url is None or any(
             source.kind.is_postgres and source.dsn is None for source in self.sources
         )
+
+    @property
+    def images_path(self) -> Path:
+        """The task API's image directory: ``IMAGES_DIR``, else ``images`` in the data dir."""
+        return self.images_dir if self.images_dir is not None else self.data_dir / "images"
 
     def timeout_for(self, source: SourceSettings) -> float:
         """The deadline of ``source``, in seconds: its own, or ``source_timeout_s``."""
@@ -160,6 +173,9 @@ class Settings:
             secret_key=env.get("SECRET_KEY") or None,
             cookie_secure=_flag(env, "COOKIE_SECURE", False),
             data_dir=Path(env.get("DATA_DIR") or ".data"),
+            images_dir=Path(env["IMAGES_DIR"]) if env.get("IMAGES_DIR") else None,
+            max_image_bytes=int(_number(env, "MAX_IMAGE_BYTES", 10 * 1024 * 1024, integer=True)),
+            max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, integer=True)),
         )
 
 
@@ -167,6 +183,10 @@ class Settings:
 MAX_ADMISSION = 100_000
 #: Connections per source and worker: far past any PostgreSQL's max_connections.
 MAX_POOL_SIZE = 1000
+#: 256 MiB: a decoded image is held in memory (and base64 is a third larger on the wire).
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
+#: Pillow's own default refuses twice 89 M pixels as a decompression bomb.
+MAX_IMAGE_PIXELS = 178_956_970
 #: Connections per HTTP source and worker: each one is a file descriptor.
 MAX_HTTP_CONNECTIONS = 10_000
 
@@ -175,6 +195,9 @@ _VARIABLES = (
     "SECRET_KEY",
     "COOKIE_SECURE",
     "DATA_DIR",
+    "IMAGES_DIR",
+    "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
     "SOURCES_FILE",
     "DATABASE_URL",
     *DEMO_URL_VARIABLES,

@@ -1,0 +1,1 @@
+"""The task API: users' tasks, each with an image on disk, handed out exactly once."""

@@ -1,0 +1,323 @@
+"""The task API's endpoints (JSON; ``Authorization: Bearer <access token>`` of the auth API).
+
+Every path works with and without its trailing slash. Errors are ``{"error", "detail"}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import orjson
+import trio
+from quart import Blueprint, Response, current_app, request, send_file
+from quart.typing import ResponseReturnValue
+from quart_schema import document_request, document_response, security_scheme
+from quart_trio import QuartTrio
+
+from ..accounts.directory import LastAdminError, directory
+from ..auth_api.bearer import Account, BearerError, bearer_account
+from ..platform.database import open_database
+from ..platform.profile_fields import add_profile_fields
+from ..platform.responses import json_response
+from ..platform.settings import Settings
+from .image_files import ImageFiles
+from .images import ImageRejected, max_base64_chars
+from .pg_store import PgTaskStore
+from .schemas import ApiErrorBody, NewTaskBody, TaskBody, TaskPage, TasksCreated
+from .store import Task, UnknownUserError
+from .sweep import sweep_orphans
+from .task_service import InvalidTaskError, TaskService
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "create_blueprint", "request_body_limits", "task_json"]
+
+logger = logging.getLogger("service.tasks.routes")
+
+#: Page sizes of ``GET /api/tasks/``.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def request_body_limits(settings: Settings) -> dict[tuple[str, str], int]:
+    """The body this API accepts on ``POST /api/tasks/``: the largest image in base64,
+    plus room for the meta string and the JSON around them."""
+    return {("POST", "/api/tasks/"): max_base64_chars(settings.max_image_bytes) + 64 * 1024}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.response = error(code, detail, status)
+
+
+def error(code: str, detail: str, status: int) -> Response:
+    response = json_response({"error": code, "detail": detail}, status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "meta": task.meta,
+        "status": task.status,
+        "created_at": task.created_at.isoformat(),
+        "image_url": f"/api/tasks/{task.id}/image",
+        "image_type": task.image_type,
+    }
+
+
+@dataclass
+class _State:
+    service: TaskService | None = None
+    stopping: trio.Event = field(default_factory=trio.Event)
+    closed: trio.Event = field(default_factory=trio.Event)
+
+
+def create_blueprint(settings: Settings) -> Blueprint:
+    blueprint = Blueprint("tasks", __name__)
+    files = ImageFiles(settings.images_path)
+    state = _State()
+
+    async def keep_open(*, task_status: trio.TaskStatus[None]) -> None:
+        assert settings.database_url is not None
+        try:
+            async with (
+                open_database(settings.database_url, user="tasks") as database,
+                trio.open_nursery() as nursery,
+            ):
+                store = PgTaskStore(database)
+                state.service = TaskService(
+                    store, files, settings.max_image_bytes, settings.max_image_pixels
+                )
+                nursery.start_soon(sweep, store)
+                task_status.started()
+                await state.stopping.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            state.closed.set()
+
+    async def sweep(store: PgTaskStore) -> None:
+        try:
+            await sweep_orphans(store, files)
+        except Exception:
+            logger.exception("the start-up sweep of task images failed")
+
+    @blueprint.before_app_serving
+    async def open_store() -> None:
+        if settings.database_url is None:
+            return
+        state.stopping, state.closed = trio.Event(), trio.Event()
+        await cast(QuartTrio, current_app).nursery.start(keep_open)
+
+    @blueprint.after_app_serving
+    async def close_store() -> None:
+        if state.service is None:
+            return
+        state.service = None
+        state.stopping.set()
+        await state.closed.wait()
+
+    async def tasks_created_field(user_id: int) -> dict[str, int]:
+        if state.service is None:
+            return {}
+        return {"tasks_created": await state.service.store.tasks_created(user_id)}
+
+    blueprint.record_once(lambda setup: add_profile_fields(setup.app, tasks_created_field))
+
+    def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
+        def register(view: Callable[..., Awaitable[ResponseReturnValue]]) -> Any:
+            async def guarded(**kwargs: Any) -> ResponseReturnValue:
+                try:
+                    return await view(**kwargs)
+                except ApiError as failed:
+                    return failed.response
+
+            functools.update_wrapper(guarded, view)  # the OpenAPI attributes come along
+            blueprint.add_url_rule(path, view_func=guarded, methods=methods)
+            blueprint.add_url_rule(
+                path.rstrip("/"), view_func=guarded, methods=methods, endpoint=view.__name__ + "_"
+            )
+            return guarded
+
+        return register
+
+    def service() -> TaskService:
+        if state.service is None:
+            raise ApiError(503, "unavailable", "the API needs a database (DATABASE_URL)")
+        return state.service
+
+    async def caller() -> Account:
+        try:
+            return await bearer_account()
+        except BearerError as exc:
+            code = "unauthorized" if exc.status == 401 else "unavailable"
+            raise ApiError(exc.status, code, exc.detail) from None
+
+    async def own_task(task_id: int) -> tuple[TaskService, Task]:
+        account = await caller()
+        tasks = service()
+        task = await tasks.store.get(account.id, task_id)
+        if task is None:  # someone else's task looks exactly like a missing one
+            raise ApiError(404, "not_found", f"you have no task {task_id}")
+        return tasks, task
+
+    @route("/api/tasks/", ["POST"])
+    @security_scheme([{"bearer": []}])
+    @document_request(NewTaskBody)
+    @document_response(TaskBody, 201)
+    @document_response(ApiErrorBody, 400)
+    @document_response(ApiErrorBody, 413)
+    async def create_task() -> ResponseReturnValue:
+        account = await caller()
+        tasks = service()
+        body = await json_object()
+        unknown = set(body) - {"image", "meta"}
+        if unknown:
+            raise ApiError(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+        image, meta = body.get("image"), body.get("meta", "")
+        if not isinstance(image, str):
+            raise ApiError(400, "invalid", "image: a base64 string is required")
+        if not isinstance(meta, str):
+            raise ApiError(400, "invalid", "meta: must be a string")
+        try:
+            task = await tasks.create(account.id, image, meta)
+        except ImageRejected as exc:
+            raise ApiError(exc.status, exc.code, exc.detail) from None
+        except InvalidTaskError as exc:
+            raise ApiError(400, "invalid", str(exc)) from None
+        except UnknownUserError:
+            raise ApiError(401, "unauthorized", "the token's user no longer exists") from None
+        response = json_response(task_json(task), 201)
+        response.headers["Location"] = f"/api/tasks/{task.id}/"
+        return response
+
+    @route("/api/tasks/", ["GET"])
+    @security_scheme([{"bearer": []}])
+    @document_response(TaskPage, 200)
+    @document_response(ApiErrorBody, 400)
+    async def list_tasks() -> ResponseReturnValue:
+        account = await caller()
+        tasks = service()
+        limit = _limit(request.args.get("limit"))
+        before = _cursor(request.args.get("cursor"))
+        page = await tasks.store.page(account.id, limit, before)
+        next_cursor = str(page[-1].id) if len(page) == limit else None
+        return json_response(
+            {"tasks": [task_json(task) for task in page], "next_cursor": next_cursor}
+        )
+
+    @route("/api/tasks/<int:task_id>/", ["GET"])
+    @security_scheme([{"bearer": []}])
+    @document_response(TaskBody, 200)
+    @document_response(ApiErrorBody, 404)
+    async def get_task(task_id: int) -> ResponseReturnValue:
+        _, task = await own_task(task_id)
+        return json_response(task_json(task))
+
+    @route("/api/tasks/<int:task_id>/image", ["GET"])
+    @security_scheme([{"bearer": []}])
+    @document_response(ApiErrorBody, 404)
+    async def get_image(task_id: int) -> ResponseReturnValue:
+        """The image's bytes as stored, streamed from disk; ``ETag`` is its SHA-256, so
+        ``If-None-Match`` gets ``304``; ``Range`` requests are answered."""
+        tasks, task = await own_task(task_id)
+        path = tasks.image_path(task)
+        try:
+            response = await send_file(path, mimetype=task.image_type, add_etags=False)
+        except FileNotFoundError:
+            logger.error("task %d: its image file is missing", task.id)
+            raise ApiError(500, "image_missing", "the task's image file is missing") from None
+        response.set_etag(task.image_sha256)
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.headers.pop("Expires", None)
+        await response.make_conditional(
+            request, accept_ranges=True, complete_length=task.image_size
+        )
+        return response
+
+    @route("/api/tasks/<int:task_id>/", ["DELETE"])
+    @security_scheme([{"bearer": []}])
+    @document_response(ApiErrorBody, 404)
+    async def delete_task(task_id: int) -> ResponseReturnValue:
+        account = await caller()
+        if not await service().delete(account.id, task_id):
+            raise ApiError(404, "not_found", f"you have no task {task_id}")
+        return Response("", 204)
+
+    @route("/api/tasks/take/", ["POST"])
+    @security_scheme([{"bearer": []}])
+    @document_response(TaskBody, 200)
+    async def take_task() -> ResponseReturnValue:
+        """Hand out one free task of the caller (the oldest), marked taken in the same
+        statement: never the same task twice. ``204`` when none is free."""
+        account = await caller()
+        task = await service().store.take(account.id)
+        if task is None:
+            return Response("", 204)
+        return json_response(task_json(task))
+
+    @route("/api/stats/tasks-created/", ["GET"])
+    @document_response(TasksCreated, 200)
+    async def tasks_created() -> ResponseReturnValue:
+        """Tasks created by all users, ever (deletions do not lower it); no log-in."""
+        return json_response({"total": await service().store.total_created()})
+
+    @route("/api/users/<int:user_id>/", ["DELETE"])
+    @security_scheme([{"bearer": []}])
+    @document_response(ApiErrorBody, 403)
+    @document_response(ApiErrorBody, 409)
+    async def delete_user(user_id: int) -> ResponseReturnValue:
+        """A user deletes themself: their account, their tasks and their image files."""
+        account = await caller()
+        tasks = service()
+        if user_id != account.id:
+            raise ApiError(403, "forbidden", "you may delete only your own account")
+        users = directory()
+        if users is None:
+            raise ApiError(503, "unavailable", "the API needs a database (DATABASE_URL)")
+        try:
+            await users.delete_self(account)  # the tasks go with it (ON DELETE CASCADE)
+        except LastAdminError as exc:
+            raise ApiError(409, "last_admin", str(exc)) from None
+        except PermissionError as exc:
+            raise ApiError(401, "unauthorized", str(exc)) from None
+        except LookupError:
+            raise ApiError(404, "not_found", "no such user") from None
+        with trio.CancelScope(shield=True):
+            await tasks.files.remove_user(user_id)
+        return Response("", 204)
+
+    return blueprint
+
+
+async def json_object() -> dict[str, Any]:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+    try:
+        body = orjson.loads(await request.get_data(as_text=False))
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "invalid", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid", "the body must be a JSON object")
+    return body
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, "invalid", f"limit: a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _cursor(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise ApiError(400, "invalid", "cursor: not a cursor this API gave out (next_cursor)")
+    return int(raw)

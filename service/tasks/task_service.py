@@ -1,0 +1,78 @@
+"""The task API's rules over a store and the image files: the row and the file never
+disagree (a failed insert removes the file; a delete removes the row, then the file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from .image_files import ImageFiles, new_key
+from .images import CheckedImage, check_image, decode_base64
+from .store import NewTask, Task, TaskStore
+
+__all__ = ["MAX_META_CHARS", "InvalidTaskError", "TaskService"]
+
+#: A task's meta string, at most (characters).
+MAX_META_CHARS = 10_000
+
+
+class InvalidTaskError(ValueError):
+    """A field of a new task is wrong; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskService:
+    store: TaskStore
+    files: ImageFiles
+    max_image_bytes: int
+    max_image_pixels: int
+
+    async def create(self, user_id: int, image_base64: str, meta: str) -> Task:
+        """Check the image (:class:`~service.tasks.images.ImageRejected`) and the meta
+        (:class:`InvalidTaskError`), store the file, then the row; if the row cannot be
+        stored the file is removed again, whatever the failure (cancellation included)."""
+        check_meta(meta)
+        image = await trio.to_thread.run_sync(self._checked, image_base64)
+        key = new_key(image.suffix)
+        await self.files.write(user_id, key, image.data)
+        try:
+            return await self.store.create(
+                NewTask(
+                    user_id=user_id,
+                    meta=meta,
+                    image_key=key,
+                    image_type=image.mime_type,
+                    image_size=len(image.data),
+                    image_sha256=image.sha256,
+                )
+            )
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.files.remove(user_id, key)
+            raise
+
+    async def delete(self, user_id: int, task_id: int) -> bool:
+        """Delete the user's task: the row first (the task is gone for everyone at once),
+        then its file. False if the user has no such task."""
+        task = await self.store.delete(user_id, task_id)
+        if task is None:
+            return False
+        with trio.CancelScope(shield=True):
+            await self.files.remove(user_id, task.image_key)
+        return True
+
+    def image_path(self, task: Task) -> Path:
+        return self.files.path(task.user_id, task.image_key)
+
+    def _checked(self, image_base64: str) -> CheckedImage:
+        data = decode_base64(image_base64, max_bytes=self.max_image_bytes)
+        return check_image(data, max_pixels=self.max_image_pixels)
+
+
+def check_meta(meta: str) -> None:
+    if len(meta) > MAX_META_CHARS:
+        raise InvalidTaskError(f"meta: at most {MAX_META_CHARS} characters")
+    if "\x00" in meta:
+        raise InvalidTaskError("meta: no NUL characters (PostgreSQL text cannot hold them)")
