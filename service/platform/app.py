@@ -32,6 +32,7 @@ CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("/users", "Users", "the registered users: log in or register first (HTML)"),
     ("/reports/users", "Users report", "registrations per day, email domains, admins (HTML)"),
     ("/admin/settings", "Settings", "the auth API's token lifetimes: for admins (HTML)"),
+    ("/api/stats/tasks-created/", "Tasks", "the task API's total of tasks created (JSON)"),
     ("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
     ("/ready", "Readiness", "can each source answer right now? (JSON)"),
     ("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),

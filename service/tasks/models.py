@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Text, func
+from sqlalchemy import BigInteger, DateTime, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["TaskRow", "TasksBase"]
@@ -20,8 +20,9 @@ class TaskRow(TasksBase):
     __tablename__ = "tasks"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    # The accounts' table, by name only: the task API does not import their model.
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts_users.id"))
+    # References accounts_users (ON DELETE CASCADE) in schema.sql; the task API does not
+    # know the accounts' model, so the ORM is not told.
+    user_id: Mapped[int] = mapped_column(BigInteger)
     meta: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, default="free")
     image_key: Mapped[str] = mapped_column(Text, unique=True)

@@ -1,0 +1,331 @@
+"""The task API over HTTP (quart-trio's test client) on a real PostgreSQL: the contract,
+images byte for byte, other users' tasks, counters, cascades and every kind of bad input."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.accounts.passwords import Passwords
+from service.platform.app import create_app
+from service.platform.settings import Settings
+from tests.task_images import b64, image_bytes
+from tests.test_faults import admin
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse"
+MAX_BYTES = 20_000
+
+
+@pytest.fixture
+def images_dir(tmp_path: Path) -> Path:
+    return tmp_path / "images"
+
+
+@pytest.fixture
+async def api(empty_db: str, images_dir: Path) -> AsyncIterator[Any]:
+    @asynccontextmanager
+    async def no_sources(_settings: Settings) -> AsyncIterator[list[Any]]:
+        yield []
+
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": empty_db,
+            "SECRET_KEY": "k" * 40,
+            "IMAGES_DIR": str(images_dir),
+            "MAX_IMAGE_BYTES": str(MAX_BYTES),
+            "MAX_IMAGE_PIXELS": "1000000",
+        }
+    )
+    app = create_app(settings, open_sources=no_sources, passwords=Passwords.cheap())
+    async with app.test_app() as test_app:
+        yield test_app.test_client()
+
+
+async def user(api: Any, email: str) -> dict[str, Any]:
+    """Register and log in; the user's id and ready-made headers."""
+    registered = await api.post("/api/register/", json={"email": email, "password": PASSWORD})
+    assert registered.status_code == 201
+    tokens = await (
+        await api.post("/api/login/", json={"email": email, "password": PASSWORD})
+    ).get_json()
+    user_id = (await registered.get_json())["id"]
+    return {"id": user_id, "headers": {"Authorization": f"Bearer {tokens['access_token']}"}}
+
+
+async def create(api: Any, who: dict[str, Any], data: bytes, meta: str = "") -> Any:
+    return await api.post(
+        "/api/tasks/", json={"image": b64(data), "meta": meta}, headers=who["headers"]
+    )
+
+
+def stored_files(images_dir: Path) -> list[Path]:
+    return sorted(p for p in images_dir.rglob("*") if p.is_file()) if images_dir.exists() else []
+
+
+async def task_rows(dsn: str) -> int:
+    async with admin(dsn) as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM tasks"))
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF"])
+async def test_an_image_comes_back_byte_for_byte_with_its_type(
+    api: Any, kind: str, images_dir: Path
+) -> None:
+    alice = await user(api, "alice@example.com")
+    data = image_bytes(kind, color="green")
+    created = await create(api, alice, data, meta="first")
+    assert created.status_code == 201
+    task = await created.get_json()
+    assert set(task) == {"id", "meta", "status", "created_at", "image_url", "image_type"}
+    assert (task["meta"], task["status"]) == ("first", "free")
+    assert created.headers["Location"] == f"/api/tasks/{task['id']}/"
+    image = await api.get(task["image_url"], headers=alice["headers"])
+    assert image.status_code == 200
+    assert await image.get_data() == data
+    assert image.headers["Content-Type"] == task["image_type"]
+    assert image.headers["Content-Type"] == f"image/{kind.lower().replace('jpeg', 'jpeg')}"
+    etag = image.headers["ETag"]
+    assert etag == f'"{hashlib.sha256(data).hexdigest()}"'
+    again = await api.get(task["image_url"], headers={**alice["headers"], "If-None-Match": etag})
+    assert again.status_code == 304
+    assert [p.read_bytes() for p in stored_files(images_dir)] == [data]
+
+
+async def test_one_task_is_read_and_listed_newest_first_with_a_cursor(api: Any) -> None:
+    alice = await user(api, "alice@example.com")
+    ids = [
+        (await (await create(api, alice, image_bytes(), meta=str(n))).get_json())["id"]
+        for n in range(5)
+    ]
+    one = await api.get(f"/api/tasks/{ids[0]}/", headers=alice["headers"])
+    assert (await one.get_json())["meta"] == "0"
+    seen: list[int] = []
+    cursor = ""
+    while True:
+        page = await (
+            await api.get(f"/api/tasks/?limit=2&cursor={cursor}", headers=alice["headers"])
+        ).get_json()
+        seen += [task["id"] for task in page["tasks"]]
+        if page["next_cursor"] is None:
+            break
+        cursor = page["next_cursor"]
+    assert seen == sorted(ids, reverse=True)
+    default = await (await api.get("/api/tasks", headers=alice["headers"])).get_json()
+    assert [t["id"] for t in default["tasks"]] == seen
+    assert default["next_cursor"] is None
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "limit=-1", "cursor=abc"])
+async def test_bad_paging_is_400(api: Any, query: str) -> None:
+    alice = await user(api, "alice@example.com")
+    response = await api.get(f"/api/tasks/?{query}", headers=alice["headers"])
+    assert response.status_code == 400
+    assert (await response.get_json())["error"] == "invalid"
+
+
+async def test_another_users_task_is_404_everywhere(api: Any, images_dir: Path) -> None:
+    alice = await user(api, "alice@example.com")
+    bob = await user(api, "bob@example.com")
+    task = await (await create(api, alice, image_bytes())).get_json()
+    for method, path in (
+        ("GET", f"/api/tasks/{task['id']}/"),
+        ("GET", f"/api/tasks/{task['id']}/image"),
+        ("DELETE", f"/api/tasks/{task['id']}/"),
+    ):
+        theirs = await api.open(path, method=method, headers=bob["headers"])
+        missing = await api.open(
+            path.replace(str(task["id"]), "999999"), method=method, headers=bob["headers"]
+        )
+        assert theirs.status_code == missing.status_code == 404
+        assert (await theirs.get_json())["error"] == (await missing.get_json())["error"]
+    assert (await (await api.get("/api/tasks/", headers=bob["headers"])).get_json())["tasks"] == []
+    assert (await api.post("/api/tasks/take/", headers=bob["headers"])).status_code == 204
+    assert len(stored_files(images_dir)) == 1
+
+
+async def test_take_hands_out_each_free_task_once_oldest_first(api: Any) -> None:
+    alice = await user(api, "alice@example.com")
+    ids = [(await (await create(api, alice, image_bytes())).get_json())["id"] for _ in range(3)]
+    taken = []
+    for _ in range(3):
+        response = await api.post("/api/tasks/take/", headers=alice["headers"])
+        assert response.status_code == 200
+        body = await response.get_json()
+        assert body["status"] == "taken"
+        taken.append(body["id"])
+    assert taken == ids
+    assert (await api.post("/api/tasks/take", headers=alice["headers"])).status_code == 204
+    assert (await api.get("/api/tasks/take/", headers=alice["headers"])).status_code == 405
+    listed = await (await api.get("/api/tasks/", headers=alice["headers"])).get_json()
+    assert {t["status"] for t in listed["tasks"]} == {"taken"}
+
+
+async def test_deleting_a_task_removes_row_and_file_but_no_counter(
+    api: Any, images_dir: Path, empty_db: str
+) -> None:
+    alice = await user(api, "alice@example.com")
+    task = await (await create(api, alice, image_bytes())).get_json()
+    deleted = await api.delete(f"/api/tasks/{task['id']}/", headers=alice["headers"])
+    assert deleted.status_code == 204
+    assert stored_files(images_dir) == []
+    assert await task_rows(empty_db) == 0
+    assert (await api.get(f"/api/tasks/{task['id']}/", headers=alice["headers"])).status_code == 404
+    me = await (await api.get("/api/me/", headers=alice["headers"])).get_json()
+    assert me["tasks_created"] == 1
+    total = await (await api.get("/api/stats/tasks-created/")).get_json()
+    assert total == {"total": 1}
+
+
+async def test_deleting_a_user_removes_their_tasks_and_files_and_keeps_the_total(
+    api: Any, images_dir: Path, empty_db: str
+) -> None:
+    alice = await user(api, "alice@example.com")
+    bob = await user(api, "bob@example.com")
+    for _ in range(3):
+        await create(api, alice, image_bytes())
+    bobs = await (await create(api, bob, image_bytes("GIF"))).get_json()
+    forbidden = await api.delete(f"/api/users/{bob['id']}/", headers=alice["headers"])
+    assert forbidden.status_code == 403
+    assert (await forbidden.get_json())["error"] == "forbidden"
+
+    gone = await api.delete(f"/api/users/{alice['id']}/", headers=alice["headers"])
+    assert gone.status_code == 204
+    assert await task_rows(empty_db) == 1
+    assert len(stored_files(images_dir)) == 1  # bob's
+    assert (
+        await api.get(f"/api/tasks/{bobs['id']}/image", headers=bob["headers"])
+    ).status_code == 200
+    assert (await api.get("/api/me/", headers=alice["headers"])).status_code == 401
+    async with admin(empty_db) as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM accounts_users WHERE id = $1", alice["id"])
+            == 0
+        )
+    total = await (await api.get("/api/stats/tasks-created")).get_json()
+    assert total == {"total": 4}
+    me = await (await api.get("/api/me/", headers=bob["headers"])).get_json()
+    assert me["tasks_created"] == 1
+
+
+async def test_the_total_is_the_sum_over_users_and_needs_no_login(api: Any) -> None:
+    assert await (await api.get("/api/stats/tasks-created/")).get_json() == {"total": 0}
+    for n, email in enumerate(["a@example.com", "b@example.com", "c@example.com"]):
+        who = await user(api, email)
+        for _ in range(n + 1):
+            assert (await create(api, who, image_bytes())).status_code == 201
+    assert await (await api.get("/api/stats/tasks-created/")).get_json() == {"total": 6}
+
+
+def big_noise_png() -> bytes:
+    import io
+    import os
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (100, 100), os.urandom(30_000)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def one_colour(size: tuple[int, int]) -> bytes:
+    return image_bytes("PNG", size=size, color="white")
+
+
+BAD_BODIES: list[tuple[str, Any, int, str]] = [
+    ("not-base64", {"image": "%%%not base64%%%"}, 400, "invalid_image"),
+    ("text", {"image": b64(b"just some text")}, 400, "invalid_image"),
+    ("magic-only", {"image": b64(b"\x89PNG\r\n\x1a\n" + bytes(40))}, 400, "invalid_image"),
+    ("truncated", {"image": b64(big_noise_png()[:3000])}, 400, "invalid_image"),
+    ("too-many-bytes", {"image": b64(big_noise_png())}, 413, "image_too_large"),
+    ("too-many-pixels", {"image": b64(one_colour((2000, 1000)))}, 413, "image_too_large"),
+    ("no-image", {"meta": "x"}, 400, "invalid"),
+    ("image-not-string", {"image": 5}, 400, "invalid"),
+    ("meta-not-string", {"image": b64(image_bytes()), "meta": 1}, 400, "invalid"),
+    ("unknown-field", {"image": b64(image_bytes()), "user_id": 2}, 400, "invalid"),
+    ("not-an-object", [1, 2], 400, "invalid"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"), [case[1:] for case in BAD_BODIES], ids=[c[0] for c in BAD_BODIES]
+)
+async def test_bad_input_is_refused_clearly_and_leaves_nothing(
+    api: Any, images_dir: Path, empty_db: str, body: Any, status: int, code: str
+) -> None:
+    alice = await user(api, "alice@example.com")
+    response = await api.post("/api/tasks/", json=body, headers=alice["headers"])
+    assert response.status_code == status
+    answer = await response.get_json()
+    assert answer["error"] == code and answer["detail"]
+    assert stored_files(images_dir) == []
+    assert await task_rows(empty_db) == 0
+    me = await (await api.get("/api/me/", headers=alice["headers"])).get_json()
+    assert me["tasks_created"] == 0
+
+
+async def test_not_json_is_415_and_a_body_over_the_limit_is_413(api: Any, images_dir: Path) -> None:
+    alice = await user(api, "alice@example.com")
+    form = await api.post("/api/tasks/", form={"image": "x"}, headers=alice["headers"])
+    assert form.status_code == 415
+    broken = await api.post(
+        "/api/tasks/",
+        data=b'{"image": ',
+        headers={**alice["headers"], "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 400
+    huge = await api.post(
+        "/api/tasks/",
+        data=b'{"image": "' + b"A" * 40_000 + b'"}',
+        headers={**alice["headers"], "Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413
+    assert stored_files(images_dir) == []
+
+
+async def test_the_image_limit_is_only_on_the_task_endpoint(api: Any) -> None:
+    big = {"email": "a@example.com", "password": "x" * 70_000}
+    assert (await api.post("/api/register/", json=big)).status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/tasks/"),
+        ("GET", "/api/tasks/"),
+        ("GET", "/api/tasks/1/"),
+        ("GET", "/api/tasks/1/image"),
+        ("DELETE", "/api/tasks/1/"),
+        ("POST", "/api/tasks/take/"),
+        ("DELETE", "/api/users/1/"),
+    ],
+)
+@pytest.mark.parametrize("header", [None, "Bearer nonsense", "Basic abc"])
+async def test_every_task_endpoint_needs_a_valid_access_token(
+    api: Any, method: str, path: str, header: str | None
+) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    response = await api.open(path, method=method, headers=headers, json={})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert (await response.get_json())["error"] == "unauthorized"
+
+
+async def test_user_ids_in_the_query_string_are_ignored(api: Any) -> None:
+    alice = await user(api, "alice@example.com")
+    bob = await user(api, "bob@example.com")
+    await create(api, alice, image_bytes())
+    response = await api.get(f"/api/tasks/?user_id={alice['id']}", headers=bob["headers"])
+    assert (await response.get_json())["tasks"] == []
+    assert (await api.get(f"/api/tasks/?user_id={alice['id']}")).status_code == 401
+
+
+def test_base64_helper_round_trips() -> None:
+    assert base64.b64decode(b64(b"abc")) == b"abc"
