@@ -10,7 +10,9 @@ from PIL import Image
 FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
 
 
-def image_bytes(kind: str = "PNG", size: tuple[int, int] = (8, 6), color: str = "red") -> bytes:
+def image_bytes(
+    kind: str = "PNG", size: tuple[int, int] = (8, 6), color: str | tuple[int, int, int] = "red"
+) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format=kind)
     return buffer.getvalue()

@@ -264,7 +264,8 @@ async def test_bad_input_is_refused_clearly_and_leaves_nothing(
     response = await api.post("/api/tasks/", json=body, headers=alice["headers"])
     assert response.status_code == status
     answer = await response.get_json()
-    assert answer["error"] == code and answer["detail"]
+    assert answer["error"] == code
+    assert answer["detail"]
     assert stored_files(images_dir) == []
     assert await task_rows(empty_db) == 0
     me = await (await api.get("/api/me/", headers=alice["headers"])).get_json()
