@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import trio
 from quart import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -34,6 +32,8 @@ from ..accounts.directory import (
     TooManyAttemptsError,
     directory,
 )
+from ..platform.api_routes import ApiError, api_route
+from ..platform.api_routes import api_error as error
 from ..platform.database import Database, open_database
 from ..platform.forms import CsrfForm, csrf_meta
 from ..platform.profile_fields import profile_fields
@@ -75,19 +75,8 @@ class SettingsForm(CsrfForm):
     refresh = StringField("Refresh token lifetime")
 
 
-def error(code: str, detail: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    """The API's error body: ``{"error": "<code>", "detail": "..."}``."""
-    return json_response({"error": code, "detail": detail}, status, headers)
-
-
-class ApiError(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-
-
 def unauthorized(detail: str) -> ApiError:
-    return ApiError(error("unauthorized", detail, 401, {"WWW-Authenticate": 'Bearer realm="api"'}))
+    return ApiError(error("unauthorized", detail, 401))
 
 
 @dataclass
@@ -143,21 +132,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         await state.closed.wait()
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
-        def register(view: Callable[[], Awaitable[ResponseReturnValue]]) -> Any:
-            async def guarded() -> ResponseReturnValue:
-                try:
-                    return await view()
-                except ApiError as failed:
-                    return failed.response
-
-            functools.update_wrapper(guarded, view)  # the OpenAPI attributes come along
-            blueprint.add_url_rule(path, view_func=guarded, methods=methods)
-            blueprint.add_url_rule(
-                path.rstrip("/"), view_func=guarded, methods=methods, endpoint=view.__name__ + "_"
-            )
-            return guarded
-
-        return register
+        return api_route(blueprint, path, methods)
 
     def users() -> Directory:
         found = directory()

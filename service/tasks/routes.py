@@ -5,9 +5,8 @@ Every path works with and without its trailing slash. Errors are ``{"error", "de
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,6 +19,7 @@ from quart_trio import QuartTrio
 
 from ..accounts.directory import LastAdminError, directory
 from ..auth_api.bearer import Account, BearerError, bearer_account
+from ..platform.api_routes import ApiError, api_error, api_route
 from ..platform.database import open_database
 from ..platform.profile_fields import add_profile_fields
 from ..platform.responses import json_response
@@ -47,17 +47,8 @@ def request_body_limits(settings: Settings) -> dict[tuple[str, str], int]:
     return {("POST", "/api/tasks/"): max_base64_chars(settings.max_image_bytes) + 64 * 1024}
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.response = error(code, detail, status)
-
-
-def error(code: str, detail: str, status: int) -> Response:
-    response = json_response({"error": code, "detail": detail}, status)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response
+def failure(status: int, code: str, detail: str) -> ApiError:
+    return ApiError(api_error(code, detail, status))
 
 
 def task_json(task: Task) -> dict[str, Any]:
@@ -130,25 +121,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
     blueprint.record_once(lambda setup: add_profile_fields(setup.app, tasks_created_field))
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
-        def register(view: Callable[..., Awaitable[ResponseReturnValue]]) -> Any:
-            async def guarded(**kwargs: Any) -> ResponseReturnValue:
-                try:
-                    return await view(**kwargs)
-                except ApiError as failed:
-                    return failed.response
-
-            functools.update_wrapper(guarded, view)  # the OpenAPI attributes come along
-            blueprint.add_url_rule(path, view_func=guarded, methods=methods)
-            blueprint.add_url_rule(
-                path.rstrip("/"), view_func=guarded, methods=methods, endpoint=view.__name__ + "_"
-            )
-            return guarded
-
-        return register
+        return api_route(blueprint, path, methods)
 
     def service() -> TaskService:
         if state.service is None:
-            raise ApiError(503, "unavailable", "the API needs a database (DATABASE_URL)")
+            raise failure(503, "unavailable", "the API needs a database (DATABASE_URL)")
         return state.service
 
     async def caller() -> Account:
@@ -156,14 +133,14 @@ def create_blueprint(settings: Settings) -> Blueprint:
             return await bearer_account()
         except BearerError as exc:
             code = "unauthorized" if exc.status == 401 else "unavailable"
-            raise ApiError(exc.status, code, exc.detail) from None
+            raise failure(exc.status, code, exc.detail) from None
 
     async def own_task(task_id: int) -> tuple[TaskService, Task]:
         account = await caller()
         tasks = service()
         task = await tasks.store.get(account.id, task_id)
         if task is None:  # someone else's task looks exactly like a missing one
-            raise ApiError(404, "not_found", f"you have no task {task_id}")
+            raise failure(404, "not_found", f"you have no task {task_id}")
         return tasks, task
 
     @route("/api/tasks/", ["POST"])
@@ -178,20 +155,20 @@ def create_blueprint(settings: Settings) -> Blueprint:
         body = await json_object()
         unknown = set(body) - {"image", "meta"}
         if unknown:
-            raise ApiError(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+            raise failure(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
         image, meta = body.get("image"), body.get("meta", "")
         if not isinstance(image, str):
-            raise ApiError(400, "invalid", "image: a base64 string is required")
+            raise failure(400, "invalid", "image: a base64 string is required")
         if not isinstance(meta, str):
-            raise ApiError(400, "invalid", "meta: must be a string")
+            raise failure(400, "invalid", "meta: must be a string")
         try:
             task = await tasks.create(account.id, image, meta)
         except ImageRejected as exc:
-            raise ApiError(exc.status, exc.code, exc.detail) from None
+            raise failure(exc.status, exc.code, exc.detail) from None
         except InvalidTaskError as exc:
-            raise ApiError(400, "invalid", str(exc)) from None
+            raise failure(400, "invalid", str(exc)) from None
         except UnknownUserError:
-            raise ApiError(401, "unauthorized", "the token's user no longer exists") from None
+            raise failure(401, "unauthorized", "the token's user no longer exists") from None
         response = json_response(task_json(task), 201)
         response.headers["Location"] = f"/api/tasks/{task.id}/"
         return response
@@ -231,7 +208,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
             response = await send_file(path, mimetype=task.image_type, add_etags=False)
         except FileNotFoundError:
             logger.error("task %d: its image file is missing", task.id)
-            raise ApiError(500, "image_missing", "the task's image file is missing") from None
+            raise failure(500, "image_missing", "the task's image file is missing") from None
         response.set_etag(task.image_sha256)
         response.headers["Cache-Control"] = "private, no-cache"
         response.headers.pop("Expires", None)
@@ -246,7 +223,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def delete_task(task_id: int) -> ResponseReturnValue:
         account = await caller()
         if not await service().delete(account.id, task_id):
-            raise ApiError(404, "not_found", f"you have no task {task_id}")
+            raise failure(404, "not_found", f"you have no task {task_id}")
         return Response("", 204)
 
     @route("/api/tasks/take/", ["POST"])
@@ -276,18 +253,18 @@ def create_blueprint(settings: Settings) -> Blueprint:
         account = await caller()
         tasks = service()
         if user_id != account.id:
-            raise ApiError(403, "forbidden", "you may delete only your own account")
+            raise failure(403, "forbidden", "you may delete only your own account")
         users = directory()
         if users is None:
-            raise ApiError(503, "unavailable", "the API needs a database (DATABASE_URL)")
+            raise failure(503, "unavailable", "the API needs a database (DATABASE_URL)")
         try:
             await users.delete_self(account)  # the tasks go with it (ON DELETE CASCADE)
         except LastAdminError as exc:
-            raise ApiError(409, "last_admin", str(exc)) from None
+            raise failure(409, "last_admin", str(exc)) from None
         except PermissionError as exc:
-            raise ApiError(401, "unauthorized", str(exc)) from None
+            raise failure(401, "unauthorized", str(exc)) from None
         except LookupError:
-            raise ApiError(404, "not_found", "no such user") from None
+            raise failure(404, "not_found", "no such user") from None
         with trio.CancelScope(shield=True):
             await tasks.files.remove_user(user_id)
         return Response("", 204)
@@ -297,13 +274,13 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
 async def json_object() -> dict[str, Any]:
     if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+        raise failure(415, "unsupported_media_type", "send Content-Type: application/json")
     try:
         body = orjson.loads(await request.get_data(as_text=False))
     except orjson.JSONDecodeError:
-        raise ApiError(400, "invalid", "the body is not valid JSON") from None
+        raise failure(400, "invalid", "the body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid", "the body must be a JSON object")
+        raise failure(400, "invalid", "the body must be a JSON object")
     return body
 
 
@@ -311,7 +288,7 @@ def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(400, "invalid", f"limit: a whole number from 1 to {MAX_LIMIT}")
+        raise failure(400, "invalid", f"limit: a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
 
@@ -319,5 +296,5 @@ def _cursor(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise ApiError(400, "invalid", "cursor: not a cursor this API gave out (next_cursor)")
+        raise failure(400, "invalid", "cursor: not a cursor this API gave out (next_cursor)")
     return int(raw)
