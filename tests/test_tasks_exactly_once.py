@@ -35,10 +35,18 @@ def service_url(
     runner = ServiceRunner(env, workers=2)
     try:
         url = runner.wait_started()
-        assert len(runner.worker_pids()) >= 2  # the workers (and spawn's resource tracker)
+        assert len(worker_processes(runner)) == 2
         yield url
     finally:
         runner.stop()
+
+
+def worker_processes(runner: ServiceRunner) -> list[Any]:
+    """The service's worker processes (multiprocessing also starts a resource tracker)."""
+    import psutil
+
+    children = [psutil.Process(pid) for pid in runner.worker_pids()]
+    return [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
 
 
 async def make_user(client: httpx.AsyncClient, n: int) -> dict[str, Any]:

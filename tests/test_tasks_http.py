@@ -3,7 +3,6 @@ images byte for byte, other users' tasks, counters, cascades and every kind of b
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -91,7 +90,8 @@ async def test_an_image_comes_back_byte_for_byte_with_its_type(
     assert image.status_code == 200
     assert await image.get_data() == data
     assert image.headers["Content-Type"] == task["image_type"]
-    assert image.headers["Content-Type"] == f"image/{kind.lower().replace('jpeg', 'jpeg')}"
+    assert image.headers["Content-Type"] == f"image/{kind.lower()}"
+    assert image.headers["X-Content-Type-Options"] == "nosniff"
     etag = image.headers["ETag"]
     assert etag == f'"{hashlib.sha256(data).hexdigest()}"'
     again = await api.get(task["image_url"], headers={**alice["headers"], "If-None-Match": etag})
@@ -209,6 +209,11 @@ async def test_deleting_a_user_removes_their_tasks_and_files_and_keeps_the_total
             await conn.fetchval("SELECT count(*) FROM accounts_users WHERE id = $1", alice["id"])
             == 0
         )
+        counters = await conn.fetchval(
+            "SELECT count(*) FROM tasks_created_per_user WHERE user_id = $1", alice["id"]
+        )
+        assert counters == 0
+    assert not (images_dir / f"{alice['id'] % 1000:03d}" / str(alice["id"])).exists()
     total = await (await api.get("/api/stats/tasks-created")).get_json()
     assert total == {"total": 4}
     me = await (await api.get("/api/me/", headers=bob["headers"])).get_json()
@@ -251,6 +256,9 @@ BAD_BODIES: list[tuple[str, Any, int, str]] = [
     ("meta-not-string", {"image": b64(image_bytes()), "meta": 1}, 400, "invalid"),
     ("unknown-field", {"image": b64(image_bytes()), "user_id": 2}, 400, "invalid"),
     ("not-an-object", [1, 2], 400, "invalid"),
+    ("ico", {"image": b64(image_bytes("ICO", size=(16, 16)))}, 400, "unsupported_image_type"),
+    ("meta-too-long", {"image": b64(image_bytes()), "meta": "x" * 10_001}, 400, "invalid"),
+    ("meta-nul", {"image": b64(image_bytes()), "meta": "a\x00b"}, 400, "invalid"),
 ]
 
 
@@ -328,5 +336,60 @@ async def test_user_ids_in_the_query_string_are_ignored(api: Any) -> None:
     assert (await api.get(f"/api/tasks/?user_id={alice['id']}")).status_code == 401
 
 
-def test_base64_helper_round_trips() -> None:
-    assert base64.b64decode(b64(b"abc")) == b"abc"
+async def test_the_last_admin_cannot_delete_themself(api: Any, empty_db: str) -> None:
+    root = await user(api, "root@example.com")
+    async with admin(empty_db) as conn:
+        await conn.execute("UPDATE accounts_users SET is_admin = true WHERE id = $1", root["id"])
+    response = await api.delete(f"/api/users/{root['id']}/", headers=root["headers"])
+    assert response.status_code == 409
+    assert (await response.get_json())["error"] == "last_admin"
+    assert (await api.get("/api/me/", headers=root["headers"])).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "suffix"), [("GET", "/"), ("GET", "/image"), ("DELETE", "/")])
+async def test_an_id_past_bigint_is_404_not_500(api: Any, method: str, suffix: str) -> None:
+    alice = await user(api, "alice@example.com")
+    path = f"/api/tasks/{2**63}{suffix}"
+    response = await api.open(path, method=method, headers=alice["headers"])
+    assert response.status_code == 404
+    assert (await response.get_json())["error"] == "not_found"
+
+
+@pytest.fixture
+async def roomy_api(empty_db: str, images_dir: Path) -> AsyncIterator[Any]:
+    """The API with images up to 100,000 bytes: bodies past the app's 64 KiB."""
+
+    @asynccontextmanager
+    async def no_sources(_settings: Settings) -> AsyncIterator[list[Any]]:
+        yield []
+
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": empty_db,
+            "SECRET_KEY": "k" * 40,
+            "IMAGES_DIR": str(images_dir),
+            "MAX_IMAGE_BYTES": "100000",
+        }
+    )
+    app = create_app(settings, open_sources=no_sources, passwords=Passwords.cheap())
+    async with app.test_app() as test_app:
+        yield test_app.test_client()
+
+
+async def test_the_task_endpoint_takes_bodies_past_64_kib_up_to_its_own_limit(
+    roomy_api: Any, images_dir: Path
+) -> None:
+    alice = await user(roomy_api, "alice@example.com")
+    large = image_bytes("BMP", size=(150, 150))  # 67,554 bytes
+    assert len(b64(large)) > 64 * 1024
+    # The longest meta, every character a JSON-escaped surrogate pair: 120,000 bytes.
+    created = await create(roomy_api, alice, large, meta="\U0001f600" * 10_000)
+    assert created.status_code == 201
+    assert len(stored_files(images_dir)) == 1
+    too_big = await roomy_api.post(
+        "/api/tasks/",
+        data=b'{"image": "' + b"A" * 400_000 + b'"}',
+        headers={**alice["headers"], "Content-Type": "application/json"},
+    )
+    assert too_big.status_code == 413
+    assert len(stored_files(images_dir)) == 1

@@ -106,3 +106,28 @@ def test_the_sha256_is_of_the_exact_bytes() -> None:
 
     data = image_bytes("PNG")
     assert check_image(data, max_pixels=100).sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_every_page_of_a_tiff_counts_even_when_pages_differ_in_size() -> None:
+    small, large = Image.new("RGB", (10, 10)), Image.new("RGB", (1500, 1000))
+    buffer = io.BytesIO()
+    small.save(buffer, format="TIFF", save_all=True, append_images=[large])
+    data = buffer.getvalue()
+    assert check_image(data, max_pixels=1_500_100).format == "TIFF"
+    failure = rejected(lambda: check_image(data, max_pixels=1_000_000))
+    assert (failure.status, failure.code) == (413, "image_too_large")
+
+
+def test_a_phone_jpeg_with_extra_pictures_is_a_jpeg() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(
+        buffer, format="MPO", save_all=True, append_images=[Image.new("RGB", (8, 8))]
+    )
+    image = check_image(buffer.getvalue(), max_pixels=10_000)
+    assert (image.format, image.mime_type, image.suffix) == ("MPO", "image/jpeg", ".jpg")
+
+
+def test_pillows_own_words_stay_out_of_the_answer() -> None:
+    data = image_bytes("PNG", size=(64, 64), color="blue")
+    failure = rejected(lambda: check_image(data[:-30], max_pixels=100_000))
+    assert failure.detail == "image: corrupt or truncated"

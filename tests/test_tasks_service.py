@@ -94,18 +94,40 @@ async def test_when_the_row_cannot_be_stored_the_file_is_removed(
     assert files_under(tmp_path) == []
 
 
-async def test_cancelled_while_storing_the_row_the_file_is_removed(
+async def test_a_cancelled_request_still_stores_the_task_whole(
     tasks: TaskService, store: InMemoryTaskStore, tmp_path: Path
 ) -> None:
+    """A client that goes away cancels its handler; the task it sent is stored with its
+    file, never half (a cancellation after the commit must not remove the file)."""
     original = store.create
 
     async def slow_create(new):  # type: ignore[no-untyped-def]
-        await trio.sleep(10)
+        await trio.sleep(0.3)
         return await original(new)
 
     store.create = slow_create  # type: ignore[method-assign]
-    with trio.move_on_after(0.5):
+    with trio.move_on_after(0.1) as scope:
         await tasks.create(USER, b64(image_bytes("PNG")), "")
+        await trio.lowlevel.checkpoint()  # the cancellation lands here, after the create
+    assert scope.cancelled_caught
+    [task] = store.tasks.values()
+    assert files_under(tmp_path) == [tasks.image_path(task)]
+
+
+async def test_a_cancelled_delete_still_removes_row_and_file(
+    tasks: TaskService, store: InMemoryTaskStore, tmp_path: Path
+) -> None:
+    task = await tasks.create(USER, b64(image_bytes("PNG")), "")
+    original = store.delete
+
+    async def slow_delete(user_id, task_id):  # type: ignore[no-untyped-def]
+        await trio.sleep(0.3)
+        return await original(user_id, task_id)
+
+    store.delete = slow_delete  # type: ignore[method-assign]
+    with trio.move_on_after(0.1):
+        await tasks.delete(USER, task.id)
+    assert store.tasks == {}
     assert files_under(tmp_path) == []
 
 

@@ -65,9 +65,9 @@ class ImageFiles:
     def _write(self, user_id: int, key: str, data: bytes) -> Path:
         final = self.path(user_id, key)
         folder = final.parent
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_dirs(folder)
         temporary = folder / f"{TEMP_PREFIX}{key}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
                 view = memoryview(data)
@@ -106,6 +106,19 @@ class ImageFiles:
             for user in sorted(os.scandir(shard.path), key=lambda e: e.name):
                 if user.is_dir() and user.name.isdigit():
                     yield int(user.name), Path(user.path)
+
+
+def _make_dirs(folder: Path) -> None:
+    """``mkdir -p`` (mode 0700), each new folder made durable in its parent: a stored row
+    never names a file whose folder a crash could lose."""
+    if folder.is_dir():
+        return
+    _make_dirs(folder.parent)
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:  # made meanwhile by a concurrent write
+        return
+    _fsync_dir(folder.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -21,9 +22,13 @@ __all__ = [
     "max_base64_chars",
 ]
 
+logger = logging.getLogger("service.tasks.images")
+
 #: Pillow's format name -> the MIME type served and the file suffix stored.
 ALLOWED_FORMATS: dict[str, tuple[str, str]] = {
     "JPEG": ("image/jpeg", ".jpg"),
+    # A JPEG with extra pictures (a phone's depth or gain map): Pillow names it MPO.
+    "MPO": ("image/jpeg", ".jpg"),
     "PNG": ("image/png", ".png"),
     "GIF": ("image/gif", ".gif"),
     "BMP": ("image/bmp", ".bmp"),
@@ -84,8 +89,10 @@ def decode_base64(text: str, *, max_bytes: int) -> bytes:
 def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
     """``data`` as an image of an allowed format: its header is read, its size checked
     against ``max_pixels`` before anything is decoded, then ``verify()`` checks its
-    structure and a second open decodes every pixel (``load()``), so a truncated or corrupt
-    file is refused. CPU work: call it in a thread for big images."""
+    structure and a second open decodes every pixel of every frame (``load()``), each
+    frame's size counted before it is decoded, so a truncated or corrupt file is refused and
+    no frame can make the decoded total exceed ``max_pixels``. CPU and memory: call it in
+    a thread, a few at a time."""
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; Pillow's warning would only add noise.
@@ -98,16 +105,24 @@ def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
                         400,
                         "unsupported_image_type",
                         f"image: {kind or 'this'} format is not accepted"
-                        f" (accepted: {', '.join(sorted(ALLOWED_FORMATS))})",
+                        " (accepted: JPEG, PNG, GIF, BMP, WebP, TIFF)",
                     )
                 _check_pixels(width, height, max_pixels)
                 probe.verify()
             with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                frames = getattr(image, "n_frames", 1)
-                _check_pixels(width, height * frames, max_pixels)  # every frame is decoded
-                for frame in range(1, frames):  # an animation: every frame must decode
+                # Every frame (an animation) or page (a TIFF) is decoded, and pages may
+                # differ in size: each one's pixels count, checked before it is decoded.
+                pixels = 0
+                for frame in range(getattr(image, "n_frames", 1)):
                     image.seek(frame)
+                    pixels += image.width * image.height
+                    if pixels > max_pixels:
+                        raise ImageRejected(
+                            413,
+                            "image_too_large",
+                            f"image: more than {max_pixels} pixels in its"
+                            f" {frame + 1} frames (MAX_IMAGE_PIXELS)",
+                        )
                     image.load()
     except ImageRejected:
         raise
@@ -118,8 +133,10 @@ def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
     except UnidentifiedImageError:
         raise ImageRejected(400, "invalid_image", "image: not an image") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Pillow reports a corrupt or truncated file with any of these.
-        raise ImageRejected(400, "invalid_image", f"image: corrupt ({exc})") from None
+        # Pillow reports a corrupt or truncated file with any of these; its words stay in
+        # the log (they describe Pillow's internals, not what the client can do).
+        logger.debug("image refused as corrupt: %r", exc)
+        raise ImageRejected(400, "invalid_image", "image: corrupt or truncated") from None
     mime_type, suffix = ALLOWED_FORMATS[kind]
     return CheckedImage(data, kind, mime_type, suffix, width, height)
 

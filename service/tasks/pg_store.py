@@ -119,7 +119,7 @@ class PgTaskStore:
                 await session.execute(COUNT_IN_TOTAL, {"shard": secrets.randbelow(TOTAL_SHARDS)})
                 return _task(row)
         except IntegrityError as exc:
-            if "accounts_users" in str(exc.orig):
+            if "tasks_user_id_fkey" in str(exc.orig):  # the user was deleted meanwhile
                 raise UnknownUserError(new.user_id) from None
             raise
 

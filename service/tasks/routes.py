@@ -30,11 +30,14 @@ from .pg_store import PgTaskStore
 from .schemas import ApiErrorBody, NewTaskBody, TaskBody, TaskPage, TasksCreated
 from .store import Task, UnknownUserError
 from .sweep import sweep_orphans
-from .task_service import InvalidTaskError, TaskService
+from .task_service import MAX_META_CHARS, InvalidTaskError, TaskService
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "create_blueprint", "request_body_limits", "task_json"]
 
 logger = logging.getLogger("service.tasks.routes")
+
+#: Task ids are PostgreSQL BIGINTs: a larger id names no task.
+MAX_ID = 2**63 - 1
 
 #: Page sizes of ``GET /api/tasks/``.
 DEFAULT_LIMIT = 50
@@ -44,7 +47,9 @@ MAX_LIMIT = 500
 def request_body_limits(settings: Settings) -> dict[tuple[str, str], int]:
     """The body this API accepts on ``POST /api/tasks/``: the largest image in base64,
     plus room for the meta string and the JSON around them."""
-    return {("POST", "/api/tasks/"): max_base64_chars(settings.max_image_bytes) + 64 * 1024}
+    # A meta character is at most 12 bytes of JSON (an escaped surrogate pair).
+    room = 12 * MAX_META_CHARS + 64 * 1024
+    return {("POST", "/api/tasks/"): max_base64_chars(settings.max_image_bytes) + room}
 
 
 def failure(status: int, code: str, detail: str) -> ApiError:
@@ -138,7 +143,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def own_task(task_id: int) -> tuple[TaskService, Task]:
         account = await caller()
         tasks = service()
-        task = await tasks.store.get(account.id, task_id)
+        task = await tasks.store.get(account.id, task_id) if task_id <= MAX_ID else None
         if task is None:  # someone else's task looks exactly like a missing one
             raise failure(404, "not_found", f"you have no task {task_id}")
         return tasks, task
@@ -207,10 +212,13 @@ def create_blueprint(settings: Settings) -> Blueprint:
         try:
             response = await send_file(path, mimetype=task.image_type, add_etags=False)
         except FileNotFoundError:
+            if await tasks.store.get(task.user_id, task.id) is None:  # deleted meanwhile
+                raise failure(404, "not_found", f"you have no task {task_id}") from None
             logger.error("task %d: its image file is missing", task.id)
             raise failure(500, "image_missing", "the task's image file is missing") from None
         response.set_etag(task.image_sha256)
         response.headers["Cache-Control"] = "private, no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.pop("Expires", None)
         await response.make_conditional(
             request, accept_ranges=True, complete_length=task.image_size
@@ -222,7 +230,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
     @document_response(ApiErrorBody, 404)
     async def delete_task(task_id: int) -> ResponseReturnValue:
         account = await caller()
-        if not await service().delete(account.id, task_id):
+        tasks = service()
+        if task_id > MAX_ID or not await tasks.delete(account.id, task_id):
             raise failure(404, "not_found", f"you have no task {task_id}")
         return Response("", 204)
 
@@ -233,7 +242,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
         """Hand out one free task of the caller (the oldest), marked taken in the same
         statement: never the same task twice. ``204`` when none is free."""
         account = await caller()
-        task = await service().store.take(account.id)
+        task = await service().take(account.id)
         if task is None:
             return Response("", 204)
         return json_response(task_json(task))
@@ -257,15 +266,16 @@ def create_blueprint(settings: Settings) -> Blueprint:
         users = directory()
         if users is None:
             raise failure(503, "unavailable", "the API needs a database (DATABASE_URL)")
-        try:
-            await users.delete_self(account)  # the tasks go with it (ON DELETE CASCADE)
-        except LastAdminError as exc:
-            raise failure(409, "last_admin", str(exc)) from None
-        except PermissionError as exc:
-            raise failure(401, "unauthorized", str(exc)) from None
-        except LookupError:
-            raise failure(404, "not_found", "no such user") from None
+        # The row, then the folder, whatever happens to the request meanwhile.
         with trio.CancelScope(shield=True):
+            try:
+                await users.delete_self(account)  # the tasks go with it (ON DELETE CASCADE)
+            except LastAdminError as exc:
+                raise failure(409, "last_admin", str(exc)) from None
+            except PermissionError as exc:
+                raise failure(401, "unauthorized", str(exc)) from None
+            except LookupError:
+                raise failure(404, "not_found", "no such user") from None
             await tasks.files.remove_user(user_id)
         return Response("", 204)
 

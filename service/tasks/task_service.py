@@ -3,7 +3,7 @@ disagree (a failed insert removes the file; a delete removes the row, then the f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
@@ -16,6 +16,10 @@ __all__ = ["MAX_META_CHARS", "InvalidTaskError", "TaskService"]
 
 #: A task's meta string, at most (characters).
 MAX_META_CHARS = 10_000
+#: Images decoded at once per worker: each may take ``MAX_IMAGE_PIXELS`` x 4 bytes while it
+#: is decoded (160 MB at the default), so concurrent uploads queue for a slot instead of
+#: adding up. Two: the machines this runs on have a few cores.
+DECODING_AT_ONCE = 2
 
 
 class InvalidTaskError(ValueError):
@@ -28,38 +32,54 @@ class TaskService:
     files: ImageFiles
     max_image_bytes: int
     max_image_pixels: int
+    decoding: trio.CapacityLimiter = field(
+        default_factory=lambda: trio.CapacityLimiter(DECODING_AT_ONCE)
+    )
 
     async def create(self, user_id: int, image_base64: str, meta: str) -> Task:
         """Check the image (:class:`~service.tasks.images.ImageRejected`) and the meta
         (:class:`InvalidTaskError`), store the file, then the row; if the row cannot be
-        stored the file is removed again, whatever the failure (cancellation included)."""
+        stored the file is removed again.
+
+        From the file's write to the row's commit nothing can be cancelled (a client that
+        goes away mid-request cancels its handler): a cancellation arriving after the
+        commit would otherwise remove the file of a stored task. The database's statement
+        timeout bounds that stretch."""
         check_meta(meta)
-        image = await trio.to_thread.run_sync(self._checked, image_base64)
+        image = await trio.to_thread.run_sync(self._checked, image_base64, limiter=self.decoding)
         key = new_key(image.suffix)
-        await self.files.write(user_id, key, image.data)
-        try:
-            return await self.store.create(
-                NewTask(
-                    user_id=user_id,
-                    meta=meta,
-                    image_key=key,
-                    image_type=image.mime_type,
-                    image_size=len(image.data),
-                    image_sha256=image.sha256,
+        with trio.CancelScope(shield=True):
+            await self.files.write(user_id, key, image.data)
+            try:
+                task = await self.store.create(
+                    NewTask(
+                        user_id=user_id,
+                        meta=meta,
+                        image_key=key,
+                        image_type=image.mime_type,
+                        image_size=len(image.data),
+                        image_sha256=image.sha256,
+                    )
                 )
-            )
-        except BaseException:
-            with trio.CancelScope(shield=True):
+            except BaseException:
                 await self.files.remove(user_id, key)
-            raise
+                raise
+        return task
+
+    async def take(self, user_id: int) -> Task | None:
+        """The store's ``take``, not cancellable: once it commits, the task is returned."""
+        with trio.CancelScope(shield=True):
+            task = await self.store.take(user_id)
+        return task
 
     async def delete(self, user_id: int, task_id: int) -> bool:
         """Delete the user's task: the row first (the task is gone for everyone at once),
-        then its file. False if the user has no such task."""
-        task = await self.store.delete(user_id, task_id)
-        if task is None:
-            return False
+        then its file, both whatever happens to the request. False if the user has no
+        such task."""
         with trio.CancelScope(shield=True):
+            task = await self.store.delete(user_id, task_id)
+            if task is None:
+                return False
             await self.files.remove(user_id, task.image_key)
         return True
 
