@@ -59,6 +59,11 @@ class Settings:
     cookie_secure: bool = False
     #: Where the service keeps its own files (the generated SECRET_KEY).
     data_dir: Path = Path(".data")
+    #: Redis (the response cache, notices between workers); None: ``serve`` starts an
+    #: embedded Redis-compatible server (valkey) in ``DATA_DIR``/valkey.
+    redis_url: str | None = None
+    #: The Stack Exchange search's ini file; None: the shipped ``search.ini``.
+    search_config: Path | None = None
 
     def __post_init__(self) -> None:
         # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
@@ -90,6 +95,11 @@ class Settings:
         names = [source.name for source in self.sources]
         if len(set(names)) != len(names):
             raise SettingsError(f"source names must be unique, got {names}")
+
+    @property
+    def embedded_redis_dir(self) -> Path:
+        """Where ``serve`` runs the embedded Redis when no ``REDIS_URL`` is set."""
+        return self.data_dir / "valkey"
 
     @property
     def needs_embedded_database(self) -> bool:
@@ -136,6 +146,12 @@ class Settings:
         database_url = env.get("DATABASE_URL") or None
         if database_url is not None:
             check_dsn(database_url, "DATABASE_URL")
+        redis_url = (env.get("REDIS_URL") or "").strip() or None
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                "REDIS_URL must start with redis://, rediss:// or unix://,"
+                f" got {short_repr(redis_url)}"
+            )
         return cls(
             sources=sources,
             source_timeout_s=_number(env, "SOURCE_TIMEOUT_S", 2.0),
@@ -160,6 +176,8 @@ class Settings:
             secret_key=env.get("SECRET_KEY") or None,
             cookie_secure=_flag(env, "COOKIE_SECURE", False),
             data_dir=Path(env.get("DATA_DIR") or ".data"),
+            redis_url=redis_url,
+            search_config=Path(env["SEARCH_CONFIG"]) if env.get("SEARCH_CONFIG") else None,
         )
 
 
@@ -175,6 +193,8 @@ _VARIABLES = (
     "SECRET_KEY",
     "COOKIE_SECURE",
     "DATA_DIR",
+    "REDIS_URL",
+    "SEARCH_CONFIG",
     "SOURCES_FILE",
     "DATABASE_URL",
     *DEMO_URL_VARIABLES,
