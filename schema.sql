@@ -77,8 +77,8 @@ CREATE INDEX IF NOT EXISTS search_questions_created
     ON search_questions (creation_date, question_id);
 CREATE INDEX IF NOT EXISTS search_questions_activity
     ON search_questions (last_activity_date, question_id);
-CREATE INDEX IF NOT EXISTS search_questions_title ON search_questions (lower(title), question_id);
-CREATE INDEX IF NOT EXISTS search_questions_owner ON search_questions (lower(owner), question_id);
+CREATE INDEX IF NOT EXISTS search_questions_title ON search_questions ((lower(title) COLLATE "C"), question_id);
+CREATE INDEX IF NOT EXISTS search_questions_owner ON search_questions ((lower(owner) COLLATE "C"), question_id);
 
 -- Stack Exchange search: a query's results in the API's order (position from 0).
 CREATE TABLE IF NOT EXISTS search_results (

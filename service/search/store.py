@@ -18,12 +18,12 @@ __all__ = ["SORT_EXPRESSIONS", "PgRefreshLock", "SearchStore"]
 
 #: The ORDER BY expression of each sortable column (a whitelist: never the user's text).
 SORT_EXPRESSIONS = {
-    "title": "lower(q.title)",
+    "title": 'lower(q.title) COLLATE "C"',
     "score": "q.score",
     "answer_count": "q.answer_count",
     "view_count": "q.view_count",
     "is_answered": "q.is_answered",
-    "owner": "lower(q.owner)",
+    "owner": 'lower(q.owner) COLLATE "C"',
     "creation_date": "q.creation_date",
     "last_activity_date": "q.last_activity_date",
 }
