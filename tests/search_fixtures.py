@@ -24,7 +24,9 @@ QUESTION_LINK = re.compile(r'<td><a href="https://[^"]+/questions/(\d+)/')
 
 
 @asynccontextmanager
-async def running_fake_api(state: FakeApiState | None = None) -> AsyncIterator[tuple[str, FakeApiState]]:
+async def running_fake_api(
+    state: FakeApiState | None = None,
+) -> AsyncIterator[tuple[str, FakeApiState]]:
     """The fake API on 127.0.0.1 (a free port): its URL and its state."""
     state = state or FakeApiState()
     async with trio.open_nursery() as nursery:

@@ -152,10 +152,7 @@ def rows(driver: Any) -> list[Any]:
 
 
 def cell_texts(driver: Any, column: int) -> list[str]:
-    return [
-        row.find_elements(By.TAG_NAME, "td")[column].text
-        for row in rows(driver)
-    ]
+    return [row.find_elements(By.TAG_NAME, "td")[column].text for row in rows(driver)]
 
 
 def test_search_page_resize_sort_and_see_a_refresh_notice_without_reloading(
@@ -179,7 +176,8 @@ def test_search_page_resize_sort_and_see_a_refresh_notice_without_reloading(
 
     # 50 per page: the first row in view stays in view (row 26 is on page 1 of 50).
     click_and_wait(browser, "per-page-50")
-    assert "per_page=50" in browser.current_url and "page=1" in browser.current_url
+    assert "per_page=50" in browser.current_url
+    assert "page=1" in browser.current_url
     assert len(rows(browser)) == 50
     shot(browser, "search-03-fifty")
 

@@ -105,3 +105,17 @@ def test_good_page_parameters_and_the_defaults() -> None:
         {"page": "3", "per_page": "50", "sort": "title", "order": "asc"}, SearchConfig()
     )
     assert (wanted.offset, wanted.results_needed, wanted.api_pages_needed(100)) == (100, 150, 2)
+
+
+@pytest.mark.integration
+async def test_an_invalid_config_makes_the_pages_a_503_naming_the_key(tmp_path: Path) -> None:
+    from .search_fixtures import search_app, serving
+
+    ini = tmp_path / "bad.ini"
+    ini.write_text("[cache]\nttl_s = forever\n", encoding="utf-8")
+    async with serving(search_app(None, ini)) as client:
+        response = await client.get("/search")
+        index = await client.get("/")
+    assert response.status_code == 503
+    assert "cache.ttl_s" in response.text
+    assert index.status_code == 200  # the rest of the service runs

@@ -53,7 +53,8 @@ def api_order(text: str = TEXT) -> list[dict[str, Any]]:
 
 async def test_the_form_stores_a_query_once_and_redirects_to_its_results(site: Site) -> None:
     form = await site.client.get("/search")
-    assert form.status_code == 200 and 'name="q"' in form.text
+    assert form.status_code == 200
+    assert 'name="q"' in form.text
     location = await new_query(site)
     assert re.fullmatch(r"/search/queries/\d+", location)
     assert await new_query(site, "  Trio   NURSERY ") == location  # the same query again
@@ -61,7 +62,8 @@ async def test_the_form_stores_a_query_once_and_redirects_to_its_results(site: S
     assert site.fake.calls == 0  # nothing asked of the API before a page needs it
     listing = await site.client.get("/search/queries")
     assert listing.text.count('href="/search/queries/') == 2
-    assert TEXT in listing.text and "superuser" in listing.text
+    assert TEXT in listing.text
+    assert "superuser" in listing.text
 
 
 @pytest.mark.parametrize(
@@ -105,9 +107,11 @@ async def test_pages_of_each_size_follow_each_other_in_the_chosen_order(
         assert ids == expected[(page - 1) * per_page : page * per_page]
         assert f"Page {page} of {pages}" in response.text
         seen.extend(ids)
-    assert sorted(seen) == sorted(expected) and len(seen) == len(items)
+    assert sorted(seen) == sorted(expected)
+    assert len(seen) == len(items)
     past = await site.client.get(f"{location}?page={pages + 1}&per_page={per_page}")
-    assert past.status_code == 404 and "past the last page" in past.text
+    assert past.status_code == 404
+    assert "past the last page" in past.text
 
 
 async def test_the_api_is_asked_only_for_the_pages_a_page_needs(site: Site) -> None:
@@ -142,16 +146,17 @@ async def test_every_column_sorts_both_ways(site: Site, column: str, order: str)
     expected = sorted(stored, key=lambda i: position[i["question_id"]])  # ties: API order
     expected.sort(key=key, reverse=order == "desc")
     if column == "title":
-        expected = [  # titles are stored unescaped
-            i for i in sorted(stored, key=lambda i: position[i["question_id"]])
-        ]
-        expected.sort(key=lambda i: i["title"].replace("&quot;", '"').lower(),
-                      reverse=order == "desc")
+        expected = sorted(stored, key=lambda i: position[i["question_id"]])
+        expected.sort(
+            key=lambda i: i["title"].replace("&quot;", '"').lower(), reverse=order == "desc"
+        )
     assert question_ids(response.text) == [i["question_id"] for i in expected]
     # The header links: this column's flips the order, and says which way it sorts now.
     flipped = "asc" if order == "desc" else "desc"
-    assert re.search(rf'href="[^"]*sort={column}&amp;order={flipped}[^"]*" [^>]*id="sort-{column}"',
-                     response.text)
+    assert re.search(
+        rf'href="[^"]*sort={column}&amp;order={flipped}[^"]*" [^>]*id="sort-{column}"',
+        response.text,
+    )
 
 
 @pytest.mark.parametrize(
@@ -188,7 +193,8 @@ async def test_changing_the_page_size_keeps_the_first_row_in_view(site: Site) ->
     assert 'id="per-page-50" href="/search/queries/' in page.text
     link = re.search(r'id="per-page-50" href="([^"]+)"', page.text)
     assert link is not None
-    assert "page=2" in link.group(1) and "per_page=50" in link.group(1)  # row 51 is on page 2
+    assert "page=2" in link.group(1)
+    assert "per_page=50" in link.group(1)
 
 
 @pytest.mark.parametrize(
@@ -212,7 +218,8 @@ async def test_an_api_failure_is_a_message_on_the_page_not_a_500(
     assert message in response.text
     assert 'id="api-error"' in response.text
     first = await site.client.get(f"{location}?per_page=100&page=1")
-    assert first.status_code == 200 and len(question_ids(first.text)) == 100  # nothing lost
+    assert first.status_code == 200
+    assert len(question_ids(first.text)) == 100
 
 
 async def test_the_index_page_links_the_search(site: Site) -> None:

@@ -46,7 +46,8 @@ async def test_every_query_is_refreshed_once_per_interval_with_a_notice_naming_i
     async with trio.open_nursery() as nursery:
         nursery.start_soon(refresher_of(store, source, notices=notices).serve)
         await trio.sleep(INTERVAL_S - 1)
-        assert source.calls == [] and notices.published == []
+        assert source.calls == []
+        assert notices.published == []
         await trio.sleep(2)  # the first round
         assert [(n.query_id, n.text, n.site) for n in notices.published] == [
             (first.id, "trio nursery", "stackoverflow"),
@@ -81,10 +82,13 @@ async def test_a_round_is_skipped_while_another_refresher_holds_the_lock(
     store.add_query("trio nursery")
     lock.held = True  # the standalone command, say
     report = await refresher_of(store, source, lock, notices).run_once(every_query=True)
-    assert report.locked_out and source.calls == [] and notices.published == []
+    assert report.locked_out
+    assert source.calls == []
+    assert notices.published == []
     lock.held = False
     report = await refresher_of(store, source, lock, notices).run_once(every_query=True)
-    assert report.refreshed == (1,) and len(notices.published) == 1
+    assert report.refreshed == (1,)
+    assert len(notices.published) == 1
 
 
 async def test_a_failing_query_does_not_stop_the_others_and_gets_no_notice(
@@ -94,7 +98,8 @@ async def test_a_failing_query_does_not_stop_the_others_and_gets_no_notice(
     bad, good = store.add_query("refused"), store.add_query("fine")
     source.failing.add("refused")
     report = await refresher_of(store, source, notices=notices).run_once(every_query=True)
-    assert report.failed == (bad.id,) and report.refreshed == (good.id,)
+    assert report.failed == (bad.id,)
+    assert report.refreshed == (good.id,)
     assert [n.query_id for n in notices.published] == [good.id]
 
 
@@ -104,7 +109,9 @@ async def test_a_refresh_fetches_as_many_pages_as_were_stored(
     store, source = MemoryStore(), MemorySource()
     query = store.add_query("redis cache")  # 210 results: three API pages
     query = await fetch_until(query, 2, source=source, store=store, api_page_size=100)
-    assert query.pages_fetched == 2 and query.result_count == 200 and query.has_more
+    assert query.pages_fetched == 2
+    assert query.result_count == 200
+    assert query.has_more
     source.calls.clear()
     source.generation = 1
     await refresher_of(store, source).run_once(every_query=True)
@@ -152,7 +159,8 @@ async def test_a_refresh_replaces_the_results_and_updates_questions_in_place(
         assert report.refreshed == (query.id,)
         after = await store.results(query.id, sort="score", order="desc", offset=0, limit=100)
         stored = await store.get_query(query.id)
-    assert stored is not None and stored.refreshed_at is not None
+    assert stored is not None
+    assert stored.refreshed_at is not None
     assert {q.question_id for q in after} == {q.question_id for q in before}
     old = {q.question_id: q.score for q in before}
     assert any(q.score != old[q.question_id] for q in after)
@@ -167,7 +175,11 @@ def test_the_standalone_command_refuses_a_bad_config_naming_the_key(tmp_path: Pa
     ini.write_text("[pages]\ndefault_page_size = 30\n", encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "service", "search-refresh", "--once"],
-        env={"PATH": "/usr/bin:/bin", "SEARCH_CONFIG": str(ini), "DATABASE_URL": "postgresql://x/y"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "SEARCH_CONFIG": str(ini),
+            "DATABASE_URL": "postgresql://x/y",
+        },
         capture_output=True,
         text=True,
         cwd=ROOT,
