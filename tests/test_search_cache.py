@@ -145,3 +145,31 @@ async def test_a_notice_reaches_the_open_pages_of_every_worker(
     assert got_a.message == (
         'Query "trio nursery" on stackoverflow was updated: 42 results stored.'
     )
+
+
+def test_serve_without_redis_url_starts_an_embedded_redis_for_the_cache(
+    empty_db_for_module: str, tmp_path: Path
+) -> None:
+    from service.platform.embedded_redis import running_embedded_redis
+
+    from .service_runner import ServiceRunner
+
+    data_dir = tmp_path / "data"
+    env = {
+        "DATABASE_URL": empty_db_for_module,
+        "DATA_DIR": str(data_dir),
+        "SECRET_KEY": "cache-test-key-" + "x" * 32,
+        "SEED_USERS": "0",
+        "REDIS_URL": "",
+    }
+    runner = ServiceRunner(env)
+    try:
+        url = runner.wait_started()
+        assert (running_embedded_redis(data_dir / "valkey") or "").startswith("redis://127.0.0.1:")
+        first = httpx.get(f"{url}/search/queries", timeout=10)
+        second = httpx.get(f"{url}/search/queries", timeout=10)
+    finally:
+        code, _took = runner.stop()
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert code == 0
+    assert running_embedded_redis(data_dir / "valkey") is None  # stopped with the service
