@@ -4,8 +4,10 @@ results replaced and the questions updated in place, the standalone command."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import trio.testing
 from service.platform.database import open_database
 from service.search.fakes import MemoryLock, MemorySource, MemoryStore
 from service.search.fetching import fetch_until
+from service.search.models import ApiPage
 from service.search.notices import MemoryNotices
 from service.search.refresher import Refresher
 from service.search.store import PgRefreshLock, SearchStore
@@ -187,3 +190,49 @@ def test_the_standalone_command_refuses_a_bad_config_naming_the_key(tmp_path: Pa
     )
     assert done.returncode == 2
     assert "pages.default_page_size" in done.stderr
+
+
+class ShiftingSource(MemorySource):
+    """Its page 2 starts with the last question of page 1 (the order shifted between calls);
+    each call takes ``delay_s``."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.pause_s = delay_s
+
+    async def search(self, text: str, site: str, page: int, page_size: int) -> ApiPage:
+        await trio.sleep(self.pause_s)
+        first = await super().search(text, site, page, page_size)
+        if page == 1:
+            return first
+        previous = await super().search(text, site, page - 1, page_size)
+        return replace(first, questions=(previous.questions[-1], *first.questions))
+
+
+@pytest.mark.integration
+async def test_two_views_fetching_at_once_store_each_page_and_question_once(
+    empty_db: str,
+) -> None:
+    async with open_database(empty_db, user="search") as database:
+        store = SearchStore(database)
+        query, _ = await store.find_or_create_query("stackoverflow", "redis cache")
+        # Both views read the query before either stored anything; the slow one (it needs
+        # one page) gets its page 1 after the fast one (two pages) stored pages 1 and 2.
+        async with trio.open_nursery() as nursery:
+            for delay_s, pages in ((0.01, 2), (1.0, 1)):
+                nursery.start_soon(
+                    functools.partial(
+                        fetch_until,
+                        query,
+                        pages,
+                        source=ShiftingSource(delay_s),
+                        store=store,
+                        api_page_size=100,
+                    )
+                )
+        stored = await store.get_query(query.id)
+        rows = await store.results(query.id, sort="score", order="asc", offset=0, limit=1000)
+    assert stored is not None
+    assert stored.pages_fetched == 2
+    ids = [q.question_id for q in rows]
+    assert len(ids) == len(set(ids)) == stored.result_count == 200  # the repeat linked once
