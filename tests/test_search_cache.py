@@ -173,3 +173,24 @@ def test_serve_without_redis_url_starts_an_embedded_redis_for_the_cache(
     assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
     assert code == 0
     assert running_embedded_redis(data_dir / "valkey") is None  # stopped with the service
+
+
+async def test_a_refresh_notice_drops_that_querys_cached_pages_only(
+    site: Site, redis_url: str
+) -> None:
+    one = await new_query(site.client, "first refreshed")
+    two = await new_query(site.client, "second untouched")
+    for path in (one, two, one + "?per_page=50"):
+        await site.client.get(path)
+        assert (await site.client.get(path)).headers["X-Cache"] == "HIT"
+    query_id = int(one.rsplit("/", 1)[1])
+    async with open_redis(redis_url) as redis:
+        await RedisNotices(redis).publish(Notice(query_id, "first refreshed", "so", 25))
+    for _ in range(100):  # the worker's relay drops the pages when the notice arrives
+        if (await site.client.get(one)).headers["X-Cache"] == "MISS":
+            break
+        await trio.sleep(0.05)
+    else:
+        raise AssertionError("the refreshed query's page stayed cached")
+    assert (await site.client.get(one + "?per_page=50")).headers["X-Cache"] == "MISS"
+    assert (await site.client.get(two)).headers["X-Cache"] == "HIT"  # another query's page

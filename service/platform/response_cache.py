@@ -89,7 +89,8 @@ class ResponseCache:
         """Drop every cached page whose path starts with ``path_prefix`` (after a change)."""
 
         async def drop(redis: coredis.Redis[bytes]) -> None:
-            keys = [key async for key in redis.scan_iter(match=self.key(path_prefix) + "*")]
+            pattern = _glob_escape(self.key(path_prefix)) + "*"
+            keys = [key async for key in redis.scan_iter(match=pattern)]
             if keys:
                 await redis.delete(keys)
 
@@ -130,3 +131,8 @@ class ResponseCache:
                     f" ({held_back} more failures since the last line)" if held_back else "",
                 )
             return None
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern (``?`` ``*`` ``[`` ``]`` ``\\``)."""
+    return "".join("\\" + char if char in "?*[]\\" else char for char in text)
