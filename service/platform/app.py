@@ -15,6 +15,7 @@ from ..accounts.views import create_blueprint as accounts_blueprint
 from ..auth_api.routes import create_blueprint as auth_api_blueprint
 from ..fanout.routes import SourcesFactory
 from ..fanout.routes import create_blueprint as fanout_blueprint
+from ..search.views import create_blueprint as search_blueprint
 from ..tasks.routes import create_blueprint as tasks_blueprint
 from ..tasks.routes import request_body_limits as tasks_body_limits
 from .api_docs import install_api_docs
@@ -33,6 +34,11 @@ CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("/reports/users", "Users report", "registrations per day, email domains, admins (HTML)"),
     ("/admin/settings", "Settings", "the auth API's token lifetimes: for admins (HTML)"),
     ("/api/stats/tasks-created/", "Tasks", "the task API's total of tasks created (JSON)"),
+    (
+        "/search",
+        "Stack Exchange search",
+        "search question titles, browse the stored results (HTML)",
+    ),
     ("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
     ("/ready", "Readiness", "can each source answer right now? (JSON)"),
     ("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
@@ -77,6 +83,7 @@ def create_app(
     )
     app.register_blueprint(auth_api_blueprint(settings, secret_key=str(app.secret_key)))
     app.register_blueprint(tasks_blueprint(settings))
+    app.register_blueprint(search_blueprint(settings))
     install_api_docs(app)
 
     @app.before_serving

@@ -13,6 +13,7 @@ from hypercorn.run import run
 from .app import configure_logging
 from .dbinit import default_sql_files, initdb
 from .embedded_pg import embedded_postgres
+from .embedded_redis import embedded_redis
 from .settings import Settings
 
 __all__ = ["hypercorn_config", "serve"]
@@ -52,8 +53,9 @@ def serve(
     ``EMBEDDED_PG_DIR``, created and seeded, handed to the workers as
     ``DATABASE_URL``, and stopped on exit. A database given by ``DATABASE_URL`` gets
     ``schema.sql`` (idempotent: a newer version adds its new tables, and loses no data),
-    not the demo rows. Then ``prepare(dsn)`` runs once, before the workers start (the
-    CLI seeds the accounts there).
+    not the demo rows. Without ``REDIS_URL``, an embedded Redis-compatible server (valkey)
+    is started the same way and handed to the workers. Then ``prepare(dsn)`` runs once,
+    before the workers start (the CLI seeds the accounts there).
     """
     settings = Settings.from_env()
     configure_logging(settings)
@@ -69,6 +71,11 @@ def serve(
             schema, _seed = default_sql_files()
             initdb(dsn, [schema])
             logger.info("tables of every capability created where missing")
+        if settings.redis_url is None:
+            # Workers are separate processes that read their settings from the environment.
+            os.environ["REDIS_URL"] = stack.enter_context(
+                embedded_redis(settings.embedded_redis_dir)
+            )
         if dsn is not None and prepare is not None:
             prepare(dsn)
         return run(hypercorn_config(settings, host=host, port=port, workers=workers))

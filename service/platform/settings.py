@@ -65,6 +65,11 @@ class Settings:
     max_image_bytes: int = 10 * 1024 * 1024
     #: The most pixels an image may have (decompression bombs are refused before decoding).
     max_image_pixels: int = 40_000_000
+    #: Redis (the response cache, notices between workers); None: ``serve`` starts an
+    #: embedded Redis-compatible server (valkey) in ``DATA_DIR``/valkey.
+    redis_url: str | None = None
+    #: The Stack Exchange search's ini file; None: the shipped ``search.ini``.
+    search_config: Path | None = None
 
     def __post_init__(self) -> None:
         # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
@@ -98,6 +103,11 @@ class Settings:
         names = [source.name for source in self.sources]
         if len(set(names)) != len(names):
             raise SettingsError(f"source names must be unique, got {names}")
+
+    @property
+    def embedded_redis_dir(self) -> Path:
+        """Where ``serve`` runs the embedded Redis when no ``REDIS_URL`` is set."""
+        return self.data_dir / "valkey"
 
     @property
     def needs_embedded_database(self) -> bool:
@@ -149,6 +159,12 @@ class Settings:
         database_url = env.get("DATABASE_URL") or None
         if database_url is not None:
             check_dsn(database_url, "DATABASE_URL")
+        redis_url = (env.get("REDIS_URL") or "").strip() or None
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                "REDIS_URL must start with redis://, rediss:// or unix://,"
+                f" got {short_repr(redis_url)}"
+            )
         return cls(
             sources=sources,
             source_timeout_s=_number(env, "SOURCE_TIMEOUT_S", 2.0),
@@ -176,6 +192,8 @@ class Settings:
             images_dir=Path(env["IMAGES_DIR"]) if env.get("IMAGES_DIR") else None,
             max_image_bytes=int(_number(env, "MAX_IMAGE_BYTES", 10 * 1024 * 1024, integer=True)),
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, integer=True)),
+            redis_url=redis_url,
+            search_config=Path(env["SEARCH_CONFIG"]) if env.get("SEARCH_CONFIG") else None,
         )
 
 
@@ -198,6 +216,8 @@ _VARIABLES = (
     "IMAGES_DIR",
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_PIXELS",
+    "REDIS_URL",
+    "SEARCH_CONFIG",
     "SOURCES_FILE",
     "DATABASE_URL",
     *DEMO_URL_VARIABLES,

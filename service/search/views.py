@@ -1,0 +1,311 @@
+"""The search's pages: the form (``/search``), the stored queries, a query's results (paged,
+sorted, fetched from the API as needed), and the notices' WebSocket (``/search/ws``)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import httpx
+import trio
+from quart import Blueprint, abort, current_app, redirect, render_template, request, websocket
+from quart.typing import ResponseReturnValue
+from quart_trio import QuartTrio
+
+from ..platform.database import open_database
+from ..platform.response_cache import ResponseCache, open_redis
+from ..platform.settings import Settings
+from .client import SearchApiError, StackExchangeClient
+from .config import SearchConfig, SearchConfigError, load_config
+from .fetching import fetch_until
+from .notices import Notice, NoticeHub, RedisNotices, serve_notice_relay
+from .paging import PageRequest, PagingError, parse_page_request
+from .refresher import Refresher
+from .store import PgRefreshLock, SearchStore
+
+__all__ = ["MAX_QUERY_LENGTH", "create_blueprint"]
+
+logger = logging.getLogger("service.search.views")
+
+MAX_QUERY_LENGTH = 200
+_SITE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
+#: Columns sorted high-to-low on their first click (numbers and dates); the rest A to Z.
+_DESCENDING_FIRST = {
+    "score",
+    "answer_count",
+    "view_count",
+    "is_answered",
+    "creation_date",
+    "last_activity_date",
+}
+COLUMN_TITLES = {
+    "title": "Title",
+    "score": "Score",
+    "answer_count": "Answers",
+    "view_count": "Views",
+    "is_answered": "Answered",
+    "owner": "Author",
+    "creation_date": "Created",
+    "last_activity_date": "Last activity",
+}
+
+
+@dataclass
+class _State:
+    config: SearchConfig | None = None
+    config_error: str | None = None
+    store: SearchStore | None = None
+    client: StackExchangeClient | None = None
+    hub: NoticeHub = field(default_factory=NoticeHub)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    closed: trio.Event = field(default_factory=trio.Event)
+
+
+def create_blueprint(settings: Settings) -> Blueprint:
+    """The search's pages, open to everyone (they show only public data). Without a database
+    or with an invalid ``search.ini`` they answer 503 saying why; the rest of the service
+    is unaffected."""
+    blueprint = Blueprint("search", __name__, template_folder="templates")
+    state = _State()
+    try:
+        state.config = load_config(settings.search_config)
+    except SearchConfigError as exc:
+        state.config_error = f"The search's configuration is invalid: {exc}"
+        logger.error("%s", state.config_error)
+    ttl_s = state.config.cache_ttl_s if state.config else 60
+    cache = ResponseCache(None, ttl_s=ttl_s, namespace="search:page")
+
+    async def forget_pages(notice: Notice) -> None:
+        """A refreshed query's cached pages are stale: the next view reads the new results."""
+        await cache.forget(f"/search/queries/{notice.query_id}?")
+        await cache.forget("/search/queries?")
+
+    async def run_in_background(*, task_status: trio.TaskStatus[None]) -> None:
+        assert state.config is not None
+        config = state.config
+        try:
+            with state.scope:
+                async with AsyncExitStack() as stack:
+                    http = await stack.enter_async_context(
+                        httpx.AsyncClient(headers={"Accept-Encoding": "gzip"})
+                    )
+                    state.client = _client(
+                        http, config, max_backoff_wait_s=config.max_backoff_wait_s
+                    )
+                    redis = None
+                    if settings.redis_url is not None:
+                        redis = await stack.enter_async_context(open_redis(settings.redis_url))
+                    cache.redis = redis
+                    nursery = await stack.enter_async_context(trio.open_nursery())
+                    if redis is not None:
+                        nursery.start_soon(
+                            functools.partial(
+                                serve_notice_relay, redis, state.hub, on_notice=forget_pages
+                            )
+                        )
+                    if settings.database_url is not None:
+                        database = await stack.enter_async_context(
+                            open_database(settings.database_url, user="search")
+                        )
+                        state.store = SearchStore(database)
+                        refresher = Refresher(
+                            # The refresher may wait out any backoff: it has the time.
+                            source=_client(http, config, max_backoff_wait_s=math.inf),
+                            store=state.store,
+                            lock=PgRefreshLock(database),
+                            notices=RedisNotices(redis),
+                            interval_s=config.refresh_interval_s,
+                            api_page_size=config.api_page_size,
+                        )
+                        nursery.start_soon(refresher.serve)
+                    task_status.started()
+                    await trio.sleep_forever()
+        finally:
+            state.store = state.client = None
+            cache.redis = None
+            state.closed.set()
+
+    @blueprint.before_app_serving
+    async def start() -> None:
+        if state.config is None:
+            return
+        if settings.database_url is None:
+            logger.warning("no DATABASE_URL: the search pages answer 503")
+        # quart-trio waits at most 5 s for the app nursery's tasks when serving stops: the
+        # background work has its own cancel scope, cancelled in after_serving.
+        state.scope, state.closed = trio.CancelScope(), trio.Event()
+        await cast(QuartTrio, current_app).nursery.start(run_in_background)
+
+    @blueprint.after_app_serving
+    async def stop() -> None:
+        if state.config is None:
+            return
+        state.scope.cancel()
+        with trio.move_on_after(3.0):
+            await state.closed.wait()
+
+    def config() -> SearchConfig:
+        if state.config is None:
+            abort(503, state.config_error or "The search is not configured.")
+        return state.config
+
+    def store() -> SearchStore:
+        config()
+        if state.store is None:
+            abort(503, "The search needs a database (DATABASE_URL).")
+        return state.store
+
+    def client() -> StackExchangeClient:
+        if state.client is None:
+            abort(503, "The search is starting or stopping; try again.")
+        return state.client
+
+    @blueprint.get("/search")
+    @cache.cached
+    async def search_form() -> ResponseReturnValue:
+        return await _form(config(), "", config().default_site, None, 200)
+
+    async def _form(
+        conf: SearchConfig, text: str, site: str, error: str | None, status: int
+    ) -> ResponseReturnValue:
+        recent = (await store().list_queries())[-10:][::-1]
+        page = await render_template(
+            "search/form.html",
+            text=text,
+            site=site,
+            error=error,
+            recent=recent,
+            default_site=conf.default_site,
+            max_length=MAX_QUERY_LENGTH,
+        )
+        return page, status
+
+    @blueprint.post("/search")
+    async def search() -> ResponseReturnValue:
+        conf = config()
+        form = await request.form
+        text = " ".join((form.get("q") or "").split())
+        site = (form.get("site") or "").strip().lower() or conf.default_site
+        error = None
+        if not text:
+            error = "Type some words to look for in question titles."
+        elif len(text) > MAX_QUERY_LENGTH:
+            error = f"The search text may have at most {MAX_QUERY_LENGTH} characters."
+        elif not _SITE.match(site):
+            error = "The site is a Stack Exchange site name, like stackoverflow or superuser."
+        if error is not None:
+            return await _form(conf, text, site, error, 400)
+        query, created = await store().find_or_create_query(site, text)
+        if created:
+            await cache.forget("/search?")
+            await cache.forget("/search/queries?")
+        return redirect(f"/search/queries/{query.id}", 303)
+
+    @blueprint.get("/search/queries")
+    @cache.cached
+    async def queries() -> ResponseReturnValue:
+        return await render_template("search/queries.html", queries=await store().list_queries())
+
+    @blueprint.get("/search/queries/<int:query_id>")
+    @cache.cached
+    async def results(query_id: int) -> ResponseReturnValue:
+        conf = config()
+        try:
+            wanted = parse_page_request(request.args, conf)
+        except PagingError as exc:
+            abort(400, f"Bad parameter: {exc}.")
+        if query_id > 2**63 - 1:
+            abort(404, "No such query.")
+        query = await store().get_query(query_id)
+        if query is None:
+            abort(404, f"There is no stored query {query_id}.")
+        api_error = None
+        needed = wanted.api_pages_needed(conf.api_page_size)
+        if query.has_more and query.pages_fetched < needed:
+            before = query.pages_fetched
+            try:
+                query = await fetch_until(
+                    query,
+                    needed,
+                    source=client(),
+                    store=store(),
+                    api_page_size=conf.api_page_size,
+                )
+            except SearchApiError as exc:
+                api_error = str(exc)
+                query = await store().get_query(query_id) or query
+            if query.pages_fetched != before:
+                await cache.forget("/search?")
+                await cache.forget("/search/queries?")
+                await cache.forget(f"/search/queries/{query_id}?")
+        total = query.result_count
+        pages = max(1, math.ceil(total / wanted.per_page))
+        if wanted.page > pages and api_error is None and not query.has_more:
+            abort(404, f"Page {wanted.page} is past the last page ({pages}) of these results.")
+        rows = await store().results(
+            query_id,
+            sort=wanted.sort,
+            order=wanted.order,
+            offset=wanted.offset,
+            limit=wanted.per_page,
+        )
+        page = await render_template(
+            "search/results.html",
+            query=query,
+            rows=rows,
+            wanted=wanted,
+            pages=pages,
+            has_next=wanted.page < pages or query.has_more,
+            api_error=api_error,
+            config=conf,
+            columns=COLUMN_TITLES,
+            sort_link=lambda column: _sort_link(query_id, wanted, column),
+            page_link=lambda **changes: _link(query_id, wanted.with_(**changes)),
+            size_link=lambda size: _link(
+                query_id, wanted.with_(per_page=size, page=wanted.offset // size + 1)
+            ),
+        )
+        # A failed API call shows what is stored, with the reason; such a page is not cached.
+        return page, 200 if api_error is None else 502
+
+    @blueprint.websocket("/search/ws")
+    async def notices() -> None:
+        await websocket.accept()
+        with state.hub.subscribe() as receive:
+            async for notice in receive:
+                await websocket.send(notice.to_json().decode())
+
+    return blueprint
+
+
+def _client(
+    http: httpx.AsyncClient, config: SearchConfig, *, max_backoff_wait_s: float
+) -> StackExchangeClient:
+    return StackExchangeClient(
+        http,
+        config.api_url,
+        timeout_s=config.request_timeout_s,
+        sort=config.api_sort,
+        order=config.api_order,
+        key=config.api_key,
+        max_backoff_wait_s=max_backoff_wait_s,
+    )
+
+
+def _link(query_id: int, params: dict[str, Any]) -> str:
+    from urllib.parse import urlencode
+
+    return f"/search/queries/{query_id}?{urlencode(params)}"
+
+
+def _sort_link(query_id: int, wanted: PageRequest, column: str) -> str:
+    if column == wanted.sort:
+        order = "asc" if wanted.order == "desc" else "desc"
+    else:
+        order = "desc" if column in _DESCENDING_FIRST else "asc"
+    return _link(query_id, wanted.with_(sort=column, order=order, page=1))

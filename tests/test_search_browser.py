@@ -1,0 +1,226 @@
+"""A real browser (headless Chromium, driven by selenium) on the search pages of the real
+service process, the fake Stack Exchange API in a process of its own: search, page, change
+the page size, sort, then a refresh by the standalone command, whose notice appears on the
+open page without a reload. Screenshots under ``test-artifacts/browser/``. Skipped where
+Chromium or its driver is not installed (``.ci/run`` installs both; REQUIRE_BROWSER)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .search_fixtures import write_ini
+from .service_runner import ServiceRunner
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+if CHROMIUM is None or CHROMEDRIVER is None:
+    if os.environ.get("REQUIRE_BROWSER"):  # .ci/run: a skip there would hide a broken install
+        raise RuntimeError("REQUIRE_BROWSER is set but chromium or chromedriver is missing")
+    pytest.skip(
+        "headless Chromium and chromedriver are not installed (Debian: apt-get install"
+        " chromium chromium-driver); .ci/run installs them",
+        allow_module_level=True,
+    )
+
+webdriver = pytest.importorskip("selenium.webdriver")
+By = pytest.importorskip("selenium.webdriver.common.by").By
+WebDriverWait = pytest.importorskip("selenium.webdriver.support.ui").WebDriverWait
+
+
+@dataclass
+class Site:
+    url: str
+    fake_url: str
+    env: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def fake_api() -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.search.fake_api", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        assert "fake Stack Exchange API on" in line, line
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def site(
+    empty_db_for_module: str,
+    redis_url: str,
+    fake_api: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Site]:
+    ini = write_ini(tmp_path_factory.mktemp("search") / "search.ini", fake_api)
+    env = {
+        "DATABASE_URL": empty_db_for_module,
+        "REDIS_URL": redis_url,
+        "SEARCH_CONFIG": str(ini),
+        "SECRET_KEY": "browser-test-key-" + "x" * 32,
+        "SEED_USERS": "0",
+    }
+    runner = ServiceRunner(env)
+    try:
+        yield Site(runner.wait_started(), fake_api, env)
+    finally:
+        runner.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        # No outside network: any host but this machine fails to resolve.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+    ):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(driver: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def click_and_wait(driver: Any, element_id: str) -> None:
+    """Click a link and wait until the next page is there (the old one is gone)."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    target = driver.find_element(By.ID, element_id)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", target)
+    target.click()
+    WebDriverWait(driver, 20).until(lambda d: _stale(old))
+
+
+def _stale(element: Any) -> bool:
+    try:
+        element.is_enabled()
+    except Exception:  # selenium's StaleElementReferenceException: the page was replaced
+        return True
+    return False
+
+
+def rows(driver: Any) -> list[Any]:
+    return list(driver.find_elements(By.CSS_SELECTOR, "#results tbody tr"))
+
+
+def cell_texts(driver: Any, column: int) -> list[str]:
+    return [row.find_elements(By.TAG_NAME, "td")[column].text for row in rows(driver)]
+
+
+def test_search_page_resize_sort_and_see_a_refresh_notice_without_reloading(
+    site: Site, browser: Any
+) -> None:
+    # Search: the query is stored and its first page shown.
+    browser.get(f"{site.url}/search")
+    shot(browser, "search-01-form")
+    browser.find_element(By.NAME, "q").send_keys("trio nursery")
+    click_and_wait(browser, "submit")
+    assert "/search/queries/" in browser.current_url
+    assert len(rows(browser)) == 25
+    shot(browser, "search-02-results")
+
+    # Page forward.
+    first_page = cell_texts(browser, 0)
+    click_and_wait(browser, "next")
+    assert "page=2" in browser.current_url
+    assert "Page 2 of" in browser.find_element(By.ID, "position").text
+    assert cell_texts(browser, 0) != first_page
+
+    # 50 per page: the first row in view stays in view (row 26 is on page 1 of 50).
+    click_and_wait(browser, "per-page-50")
+    assert "per_page=50" in browser.current_url
+    assert "page=1" in browser.current_url
+    assert len(rows(browser)) == 50
+    shot(browser, "search-03-fifty")
+
+    # The default sort is by score, high first: its header flips it; then by title, A to Z.
+    scores = [int(text) for text in cell_texts(browser, 1)]
+    assert scores == sorted(scores, reverse=True)
+    click_and_wait(browser, "sort-score")
+    assert "sort=score&order=asc" in browser.current_url
+    scores = [int(text) for text in cell_texts(browser, 1)]
+    assert scores == sorted(scores)
+    click_and_wait(browser, "sort-title")
+    titles = [text.lower() for text in cell_texts(browser, 0)]
+    assert titles == sorted(titles)
+    assert "▲" in browser.find_element(By.ID, "sort-title").text
+    shot(browser, "search-04-sorted")
+
+    # The page's WebSocket is open; the page is marked, to see that it is never reloaded.
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_element(By.ID, "notices").get_attribute("data-connected") == "1"
+    )
+    browser.execute_script("window.notReloaded = true;")
+
+    # A refresh by the standalone command (the site changed meanwhile).
+    httpx.post(f"{site.fake_url}/_fake/state", json={"generation": "+1"}).raise_for_status()
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "search-refresh", "--once"],
+        env={**os.environ, **site.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 queries refreshed" in done.stdout
+
+    notice = WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#notices .notice")
+    )[0]
+    assert 'Query "trio nursery" on stackoverflow was updated' in notice.text
+    assert browser.execute_script("return window.notReloaded === true;")
+    shot(browser, "search-05-notice")
+    errors = [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and "127.0.0.1" not in entry.get("message", "")
+    ]
+    assert errors == []
