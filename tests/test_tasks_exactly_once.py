@@ -42,11 +42,12 @@ def service_url(
 
 
 def worker_processes(runner: ServiceRunner) -> list[Any]:
-    """The service's worker processes (multiprocessing also starts a resource tracker)."""
+    """The service's worker processes (hypercorn spawns them; the service's other children
+    are multiprocessing's resource tracker and, without REDIS_URL, the embedded valkey)."""
     import psutil
 
     children = [psutil.Process(pid) for pid in runner.worker_pids()]
-    return [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
+    return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
 
 
 async def make_user(client: httpx.AsyncClient, n: int) -> dict[str, Any]:
