@@ -19,7 +19,7 @@ __all__ = ["CAPABILITY_COMMANDS", "main"]
 # ``add_commands(commands: argparse._SubParsersAction) -> None``; each parser it adds sets
 # ``run=<function(args) -> exit code>`` with ``set_defaults``. Listing the module here is
 # all the wiring a new command needs.
-CAPABILITY_COMMANDS: tuple[str, ...] = ()
+CAPABILITY_COMMANDS: tuple[str, ...] = ("service.images.cli",)
 
 
 def _parser() -> argparse.ArgumentParser:
