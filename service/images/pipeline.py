@@ -118,10 +118,12 @@ async def run_pipeline(
                             await to_cpu.send(Job(rel, key))
                 walked_all = True
 
-    async def cpu_stage(jobs: trio.MemoryReceiveChannel[Job], out: trio.MemorySendChannel[
-        tuple[Job, str, Processed]
-    ], failed: trio.MemorySendChannel[Record]) -> None:
-        async with out, failed:
+    async def cpu_stage(
+        jobs: trio.MemoryReceiveChannel[Job],
+        out: trio.MemorySendChannel[tuple[Job, str, Processed]],
+        finished: trio.MemorySendChannel[Record],
+    ) -> None:
+        async with out, finished:
             async for job in jobs:
                 out_rel = output_path(job.rel)
                 try:
@@ -131,41 +133,34 @@ async def run_pipeline(
                         os.path.join(stages.dst, out_rel),
                     )
                 except ImageFailedError as exc:
-                    await failed.send(Record(job.key, "failed", error=str(exc)))
+                    await finished.send(Record(job.key, "failed", error=str(exc)))
                     continue
-                await out.send((job, out_rel, processed))
+                if stages.remote is None:
+                    await finished.send(_record(job, out_rel, processed, None, None))
+                else:
+                    await out.send((job, out_rel, processed))
 
     async def remote_stage(
+        remote: Remote,
         items: trio.MemoryReceiveChannel[tuple[Job, str, Processed]],
         out: trio.MemorySendChannel[Record],
     ) -> None:
         async with out:
             async for job, out_rel, processed in items:
-                answer, status, error = None, "ok", None
-                if stages.remote is not None:
-                    try:
-                        answer = await call_with_retries(
-                            stages.remote,
-                            job.key,
-                            processed.payload,
-                            processed.content_type,
-                            stages.retry_policy,
-                            on_retry=_count_retry,
-                        )
-                    except RemoteFailedError as exc:
-                        counters.remote_failed += 1
-                        status, error = "failed", f"remote: {exc}"
-                record = Record(
-                    job.key,
-                    status,
-                    output=out_rel,
-                    width=processed.width,
-                    height=processed.height,
-                    magic=processed.magic,
-                    remote=answer,
-                    error=error,
-                )
-                await out.send(record)
+                answer, error = None, None
+                try:
+                    answer = await call_with_retries(
+                        remote,
+                        job.key,
+                        processed.payload,
+                        processed.content_type,
+                        stages.retry_policy,
+                        on_retry=_count_retry,
+                    )
+                except RemoteFailedError as exc:
+                    counters.remote_failed += 1
+                    error = f"remote: {exc}"
+                await out.send(_record(job, out_rel, processed, answer, error))
 
     def _count_retry() -> None:
         counters.retries += 1
@@ -173,14 +168,19 @@ async def run_pipeline(
     async def sink() -> None:
         try:
             while True:
-                with trio.move_on_after(stages.journal_idle_flush_s) as idle:
-                    try:
-                        record = await sink_in.receive()
-                    except trio.EndOfChannel:
-                        return
-                if idle.cancelled_caught:
-                    stages.journal.flush()  # nothing arrived for a while: commit the rest
-                    continue
+                try:
+                    record = sink_in.receive_nowait()
+                except trio.WouldBlock:
+                    with trio.move_on_after(stages.journal_idle_flush_s) as idle:
+                        try:
+                            record = await sink_in.receive()
+                        except trio.EndOfChannel:
+                            return
+                    if idle.cancelled_caught:
+                        stages.journal.flush()  # nothing arrived for a while: commit the rest
+                        continue
+                except trio.EndOfChannel:
+                    return
                 stages.journal.record(record)
                 if record.status == "ok":
                     counters.ok += 1
@@ -197,9 +197,25 @@ async def run_pipeline(
                 nursery.start_soon(walk)
                 for _ in range(stages.workers):
                     nursery.start_soon(cpu_stage, cpu_in, to_remote.clone(), to_sink.clone())
-                for _ in range(stages.concurrency):
-                    nursery.start_soon(remote_stage, remote_in, to_sink.clone())
+                if stages.remote is not None:  # else the CPU stage feeds the sink directly
+                    for _ in range(stages.concurrency):
+                        nursery.start_soon(remote_stage, stages.remote, remote_in, to_sink.clone())
     return walked_all
+
+
+def _record(
+    job: Job, out_rel: str, processed: Processed, answer: str | None, error: str | None
+) -> Record:
+    return Record(
+        job.key,
+        "failed" if error else "ok",
+        output=out_rel,
+        width=processed.width,
+        height=processed.height,
+        magic=processed.magic,
+        remote=answer,
+        error=error,
+    )
 
 
 def _unreadable(rel: str, exc: OSError) -> None:

@@ -83,7 +83,7 @@ def perceptual_hash(image: Image.Image) -> int:
     bit per coefficient above their median. Deterministic for the same pixels; similar
     images get hashes a few bits apart."""
     grey = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
-    pixels = list(grey.getdata())
+    pixels = list(grey.tobytes())  # mode L: one byte per pixel
     rows = [pixels[y * 32 : (y + 1) * 32] for y in range(32)]
     cos = _dct_rows()
     # Separable DCT: along x for each row, then along y, only the 8 lowest of each.
