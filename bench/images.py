@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -127,6 +126,17 @@ def _cpu_runner(kind: str, workers: int, context: Any) -> CpuRunner:
     return in_thread if kind == "threads" else in_process
 
 
+async def cores_available(context: Any, burn_s: float = 0.2) -> float:
+    """How many cores two worker processes got just now: 2 x ``burn_s`` of CPU over the
+    wall time it took (2.0 on an idle 2-core machine; less when other jobs share it)."""
+    limiter = trio.CapacityLimiter(2)
+    start = time.monotonic()
+    async with trio.open_nursery() as nursery:
+        for _ in range(2):
+            nursery.start_soon(lambda: context.run_sync(burn_cpu, burn_s, limiter=limiter))
+    return round(2 * burn_s / (time.monotonic() - start), 2)
+
+
 async def pipeline_rate(
     base_url: str,
     context: Any,
@@ -137,6 +147,7 @@ async def pipeline_rate(
     warmup_s: float = 1.0,
 ) -> dict[str, Any]:
     """Images/s over ``duration_s`` after ``warmup_s``, simulated CPU, real HTTP."""
+    cores = await cores_available(context)
     tmp = tempfile.mkdtemp(prefix="bench-images-")
     journal = Journal(os.path.join(tmp, "journal.sqlite3"))
     counters = Counters(started_at=trio.current_time())
@@ -185,6 +196,7 @@ async def pipeline_rate(
         "concurrency": concurrency,
         "images_per_s": round(len(window) / duration_s, 1),
         "failed": counters.failed,
+        "cores_available": cores,
     }
 
 
@@ -196,7 +208,9 @@ async def _stop_after(control: Control, seconds: float) -> None:
 # --- throughput: the naive design -------------------------------------------------------
 
 
-def naive_rate(base_url: str, threads: int, duration_s: float, warmup_s: float = 1.0) -> dict[str, Any]:
+def naive_rate(
+    base_url: str, threads: int, duration_s: float, warmup_s: float = 1.0
+) -> dict[str, Any]:
     """A thread per image (at most ``threads`` alive at once), each doing every step in
     turn with a blocking HTTP client, stats sent per image."""
     local = threading.local()
@@ -246,6 +260,15 @@ def naive_rate(base_url: str, threads: int, duration_s: float, warmup_s: float =
     }
 
 
+def cores_now() -> float:
+    async def probe() -> float:
+        async with trio_parallel.open_worker_context() as context:
+            await cores_available(context)  # starts the two workers
+            return await cores_available(context)
+
+    return trio.run(probe)
+
+
 # --- the real Pillow step: threads against processes ------------------------------------
 
 
@@ -282,6 +305,7 @@ async def real_rate(src: Path, context: Any, kind: str, workers: int) -> dict[st
             except ImageFailedError:
                 pass
 
+    cores = await cores_available(context)
     start = time.monotonic()
     async with trio.open_nursery() as nursery:
         for _ in range(workers):
@@ -293,6 +317,7 @@ async def real_rate(src: Path, context: Any, kind: str, workers: int) -> dict[st
         "workers": workers,
         "images": done[0],
         "images_per_s": round(done[0] / elapsed, 1),
+        "cores_available": cores,
     }
 
 
@@ -307,10 +332,13 @@ class ConstantRemote:
         return '{"bytes": 183272}'
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc (VmRSS: now, VmHWM: peak). The peak is
+    read there rather than from getrusage, whose ru_maxrss survives exec on Linux and would
+    report the parent's size."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -319,7 +347,7 @@ def memory_run(mode: str, files: int, tree: str | None) -> dict[str, Any]:
     """In this (fresh) process: walk ``files`` entries (a directory ``tree`` or a synthetic
     one) through the pipeline, or hand them all to the naive design; peak RSS."""
     lister = os_lister(tree) if tree else SyntheticTree(files)
-    base_mb = _rss_mb()
+    base_mb = _status_mb("VmRSS")
     start = time.monotonic()
     result: dict[str, Any] = {"mode": mode, "files": files, "tree": "disk" if tree else "synthetic"}
     if mode == "pipeline":
@@ -358,22 +386,22 @@ def memory_run(mode: str, files: int, tree: str | None) -> dict[str, Any]:
         # The naive design lists every path first and submits a future for each; the pool's
         # workers are kept busy so the futures pile up, as they do when submitting outruns
         # processing.
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import Future, ThreadPoolExecutor
 
         hold = threading.Event()
         with ThreadPoolExecutor(max_workers=8) as pool:
             paths = list(walk_images(lister))
-            futures = [pool.submit(hold.wait) for _ in range(8)]
+            futures: list[Future[Any]] = [pool.submit(hold.wait) for _ in range(8)]
             futures += [pool.submit(_noop) for _ in paths]
             result["futures"] = len(futures)
-            peak_now = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            peak_now = _status_mb("VmHWM")
             for future in futures:
                 future.cancel()
             hold.set()
         result["naive_peak_at_submit_mb"] = round(peak_now, 1)
     result["seconds"] = round(time.monotonic() - start, 1)
     result["base_rss_mb"] = round(base_mb, 1)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = round(_status_mb("VmHWM"), 1)
     result["growth_mb"] = round(result["peak_rss_mb"] - base_mb, 1)
     return result
 
@@ -412,7 +440,9 @@ async def throughput(
                 nursery.start_soon(lambda: context.run_sync(_noop, limiter=limiter))
         for workers in (1, 2, 4):
             for concurrency in (1, 4, 16, 64):
-                row = await pipeline_rate(base_url, context, "processes", workers, concurrency, duration_s)
+                row = await pipeline_rate(
+                    base_url, context, "processes", workers, concurrency, duration_s
+                )
                 print(row, flush=True)
                 rows.append(row)
         for workers in (1, 2, 4, 8):
@@ -448,7 +478,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 5))
     rows = results["throughput"]
     for concurrency, style in ((1, ":"), (4, "-."), (16, "-"), (64, "--")):
-        points = [r for r in rows if r["design"] == "pipeline_processes" and r["concurrency"] == concurrency]
+        points = [
+            r
+            for r in rows
+            if r["design"] == "pipeline_processes" and r["concurrency"] == concurrency
+        ]
         left.plot(
             [r["workers"] for r in points],
             [r["images_per_s"] for r in points],
@@ -479,7 +513,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
     left.legend(fontsize=7)
 
     for workers in (1, 2, 4):
-        points = [r for r in rows if r["design"] == "pipeline_processes" and r["workers"] == workers]
+        points = [
+            r for r in rows if r["design"] == "pipeline_processes" and r["workers"] == workers
+        ]
         middle.plot(
             [r["concurrency"] for r in points],
             [r["images_per_s"] for r in points],
@@ -530,11 +566,12 @@ def main() -> None:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="bench-images-"))
     try:
-        make_real_images(work / "real", 24)
+        make_real_images(work / "real", 32)
         with fake_services() as base_url:
             rows, real = trio.run(throughput, base_url, args.duration, work / "real")
             for threads in (1, 2, 4, 8, 16, 32, 64):
                 row = naive_rate(base_url, threads, args.duration)
+                row["cores_available"] = cores_now()
                 print(row, flush=True)
                 rows.append(row)
         memory = []

@@ -7,7 +7,14 @@ from pathlib import Path
 from PIL import Image
 
 #: Pillow format -> file suffix.
-FORMATS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tiff"}
+FORMATS = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "GIF": ".gif",
+    "WEBP": ".webp",
+    "BMP": ".bmp",
+    "TIFF": ".tiff",
+}
 
 
 def marked(width: int, height: int) -> Image.Image:
@@ -36,5 +43,6 @@ def make_tree(root: Path, count: int, *, size: tuple[int, int] = (64, 48)) -> li
     return sorted(made)
 
 
-def is_red(pixel: tuple[int, ...]) -> bool:
-    return pixel[0] > 200 and pixel[1] < 80 and pixel[2] < 80
+def is_red(pixel: object) -> bool:
+    assert isinstance(pixel, tuple), pixel
+    return bool(pixel[0] > 200 and pixel[1] < 80 and pixel[2] < 80)

@@ -31,13 +31,19 @@ class ImageServices:
     calls: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
     reports: list[dict[str, Any]] = field(default_factory=list)
+    _waiters: list[tuple[int, trio.Event]] = field(default_factory=list)
+
+    async def wait_answered(self, count: int) -> None:
+        """Return once the remote has answered ``count`` calls in all."""
+        if self.answered.total() < count:
+            event = trio.Event()
+            self._waiters.append((count, event))
+            await event.wait()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    async def serve(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
@@ -87,6 +93,9 @@ class ImageServices:
                 return 503, b'{"error": "try again"}'
             await trio.sleep(self.remote_delay_s)
             self.answered[name] += 1
+            for count, event in self._waiters:
+                if self.answered.total() >= count:
+                    event.set()
             return 200, orjson.dumps({"bytes": len(body)})
         if path == "/stats":
             await trio.sleep(self.stats_delay_s)

@@ -13,8 +13,8 @@ import trio
 
 from service.__main__ import main
 from service.images.journal import JOURNAL_NAME, Journal
-from tests.image_services import ImageServices
 from tests.image_samples import make_tree
+from tests.image_services import ImageServices
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,8 +55,7 @@ async def test_a_run_stopped_by_a_signal_resumes_and_does_no_image_twice(
             _command(src, dst, services), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         with trio.fail_after(60):
-            while sum(services.answered.values()) < 10:
-                await trio.sleep(0.02)
+            await services.wait_answered(10)
         process.send_signal(signal.SIGINT)
         with trio.fail_after(60):
             code = await process.wait()
@@ -69,7 +68,11 @@ async def test_a_run_stopped_by_a_signal_resumes_and_does_no_image_twice(
         assert 10 <= first_run < 60
 
         result = await trio.run_process(
-            _command(src, dst, services), cwd=ROOT, capture_stdout=True, capture_stderr=True, check=False
+            _command(src, dst, services),
+            cwd=ROOT,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
         nursery.cancel_scope.cancel()
     assert result.returncode == 0, result.stderr.decode()
@@ -80,7 +83,9 @@ async def test_a_run_stopped_by_a_signal_resumes_and_does_no_image_twice(
     journal = Journal(str(dst / JOURNAL_NAME))
     assert journal.counts() == {"ok": 60}
     record = journal.get(made[0])
-    assert record is not None and record.output is not None and (dst / record.output).is_file()
+    assert record is not None
+    assert record.output is not None
+    assert (dst / record.output).is_file()
     journal.close()
     # Statistics came in batches, each run ending with a final report.
     finals = [report for report in services.reports if report["final"]]
@@ -89,12 +94,12 @@ async def test_a_run_stopped_by_a_signal_resumes_and_does_no_image_twice(
     assert finals[-1]["ok"] == 60 - first_run
 
 
-def test_bad_options_are_clear_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bad_options_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "in").mkdir()
     with pytest.raises(SystemExit) as exit_info:
-        main(["images", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--max-size", "big"])
+        main(
+            ["images", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--max-size", "big"]
+        )
     assert exit_info.value.code == 2
     assert "expected WxH" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -109,10 +114,14 @@ def test_a_run_without_remote_or_stats_records_null_answers(
 ) -> None:
     made = make_tree(tmp_path / "in", 3)
     (tmp_path / "in" / "broken.gif").write_bytes(b"GIF89a broken")
-    code = main(["images", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--cpu", "threads"])
+    code = main(
+        ["images", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--cpu", "threads"]
+    )
     assert code == 1  # done, with one image failed
     assert "3 ok, 1 failed" in capsys.readouterr().out
     journal = Journal(str(tmp_path / "out" / JOURNAL_NAME))
     kept = journal.get(made[0])
-    assert kept is not None and kept.status == "ok" and kept.remote is None
+    assert kept is not None
+    assert kept.status == "ok"
+    assert kept.remote is None
     journal.close()

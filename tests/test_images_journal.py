@@ -18,7 +18,9 @@ def test_finished_images_are_found_and_failed_ones_can_be_retried(tmp_path: Path
     assert journal.finished_among(["a.png", "b.png"], retry_failed=True) == {"a.png"}
     assert journal.finished_among([]) == set()
     kept = journal.get("a.png")
-    assert kept is not None and kept.magic == 1 << 63 and kept.output == "aa/bb/x.png"
+    assert kept is not None
+    assert kept.magic == 1 << 63
+    assert kept.output == "aa/bb/x.png"
     assert journal.counts() == {"ok": 1, "failed": 1}
     journal.close()
 

@@ -51,8 +51,11 @@ async def test_every_image_is_processed_once_and_recorded(tmp_path: Path) -> Non
     assert remote.calls == dict.fromkeys(made, 1)
     assert (counters.ok, counters.failed, counters.skipped) == (12, 0, 0)
     record = journal.get(made[0])
-    assert record is not None and record.status == "ok" and record.remote == '{"label": "cat"}'
-    assert record.output is not None and (dst / record.output).is_file()
+    assert record is not None
+    assert record.status == "ok"
+    assert record.remote == '{"label": "cat"}'
+    assert record.output is not None
+    assert (dst / record.output).is_file()
     assert (record.width, record.height) == (32, 24)
     journal.close()
 
@@ -67,7 +70,9 @@ async def test_a_corrupt_image_is_recorded_as_failed_and_the_run_goes_on(tmp_pat
         assert await run_pipeline(_stages(src, dst, journal, cpu), counters, Control())
     assert (counters.ok, counters.failed) == (6, 1)
     broken = journal.get("f0/broken.png")
-    assert broken is not None and broken.status == "failed" and broken.error
+    assert broken is not None
+    assert broken.status == "failed"
+    assert broken.error
     assert all(journal.get(rel) is not None for rel in made)
     journal.close()
 
@@ -80,7 +85,9 @@ async def test_without_a_remote_the_answer_is_null(tmp_path: Path) -> None:
     async with open_cpu_runner("threads", 1) as cpu:
         await run_pipeline(_stages(src, dst, journal, cpu, remote=None), counters, Control())
     record = journal.get(made[0])
-    assert record is not None and record.status == "ok" and record.remote is None
+    assert record is not None
+    assert record.status == "ok"
+    assert record.remote is None
     journal.close()
 
 
@@ -123,7 +130,9 @@ async def test_a_stopped_run_resumes_and_does_no_image_twice(tmp_path: Path) -> 
     journal = Journal(path)
     counters = Counters(started_at=trio.current_time())
     async with open_cpu_runner("threads", 2) as cpu:
-        assert await run_pipeline(_stages(src, dst, journal, cpu, remote=remote), counters, Control())
+        assert await run_pipeline(
+            _stages(src, dst, journal, cpu, remote=remote), counters, Control()
+        )
     assert counters.skipped == first_run
     assert counters.done == 40 - first_run
     assert remote.calls == dict.fromkeys(made, 1)

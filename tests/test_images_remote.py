@@ -23,7 +23,12 @@ async def test_a_failing_call_is_retried_until_it_works(autojump_clock: trio.abc
     remote = FakeRemote(failures=2)
     retries: list[float] = []
     answer = await call_with_retries(
-        remote, "a.png", b"x", "image/png", POLICY, on_retry=lambda: retries.append(trio.current_time())
+        remote,
+        "a.png",
+        b"x",
+        "image/png",
+        POLICY,
+        on_retry=lambda: retries.append(trio.current_time()),
     )
     assert answer == '{"ok": true}'
     assert remote.calls == {"a.png": 3}

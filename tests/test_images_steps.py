@@ -64,7 +64,8 @@ def test_extra_rotation_turns_counter_clockwise(tmp_path: Path) -> None:
 
 def test_any_angle_grows_the_canvas() -> None:
     turned = transform(marked(100, 100), (1000, 1000), 45)
-    assert turned.size[0] > 140 and turned.size[1] > 140
+    assert turned.size[0] > 140
+    assert turned.size[1] > 140
 
 
 def test_fit_within_keeps_the_ratio_and_never_enlarges() -> None:

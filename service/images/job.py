@@ -64,9 +64,7 @@ async def run_job(
 ) -> JobResult:
     """Process the tree; the first SIGINT or SIGTERM stops the walk and lets the images in
     flight finish and be recorded, a second one stops at once (what is recorded stays)."""
-    src, exclude = check_directories(options.src, options.dst)
-    os.makedirs(options.dst, exist_ok=True)
-    dst = os.path.realpath(options.dst)
+    src, exclude, dst = _prepare_directories(options)
     view = progress or NullProgress()
     control = control or Control()
     journal = Journal(os.path.join(dst, JOURNAL_NAME))
@@ -130,6 +128,13 @@ async def run_job(
         view.close()
         journal.close()
     return result
+
+
+def _prepare_directories(options: JobOptions) -> tuple[str, str | None, str]:
+    """SRC, the directory to leave out of its walk, DST (created); a few system calls, once."""
+    src, exclude = check_directories(options.src, options.dst)
+    os.makedirs(options.dst, exist_ok=True)
+    return src, exclude, os.path.realpath(options.dst)
 
 
 @dataclass

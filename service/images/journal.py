@@ -141,7 +141,7 @@ class Journal:
     def counts(self) -> dict[str, int]:
         """Rows per status (a full scan: for summaries, not the hot path)."""
         rows = self._db.execute("SELECT status, count(*) FROM images GROUP BY status")
-        return {status: count for status, count in rows}
+        return dict(rows)
 
     def get(self, path: str) -> Record | None:
         row = self._db.execute(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 import trio
@@ -58,7 +58,7 @@ class Stages:
     workers: int
     remote: Remote | None = None
     concurrency: int = 8
-    retry_policy: RetryPolicy = RetryPolicy()
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     retry_failed: bool = False
     #: Capacity of each channel; by default twice the stage's width that reads it.
     capacity: int | None = None

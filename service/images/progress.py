@@ -41,7 +41,9 @@ class NullProgress:
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.speed
-        return Text("? img/s" if speed is None else f"{speed:,.1f} img/s", style="progress.data.speed")
+        return Text(
+            "? img/s" if speed is None else f"{speed:,.1f} img/s", style="progress.data.speed"
+        )
 
 
 class RichProgress:
@@ -65,9 +67,7 @@ class RichProgress:
 
     def update(self, *, done: int, left_total: int | None, found: int) -> None:
         description = "images" if left_total is not None else f"images (counting: {found:,})"
-        self._progress.update(
-            self._task, completed=done, total=left_total, description=description
-        )
+        self._progress.update(self._task, completed=done, total=left_total, description=description)
 
     def close(self) -> None:
         self._progress.stop()

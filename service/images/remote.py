@@ -59,7 +59,7 @@ class RetryPolicy:
 
     def delay_s(self, retry: int, rand: Callable[[], float] = random.random) -> float:
         """Wait before retry number ``retry`` (1-based): full jitter over the doubled base."""
-        return min(self.max_backoff_s, self.backoff_s * 2 ** (retry - 1)) * (0.5 + rand() / 2)
+        return min(self.max_backoff_s, self.backoff_s * 2.0 ** (retry - 1)) * (0.5 + rand() / 2)
 
 
 async def call_with_retries(

@@ -88,9 +88,7 @@ def perceptual_hash(image: Image.Image) -> int:
     cos = _dct_rows()
     # Separable DCT: along x for each row, then along y, only the 8 lowest of each.
     along_x = [[sum(c * p for c, p in zip(cu, row, strict=True)) for cu in cos] for row in rows]
-    coefficients = [
-        sum(cv[y] * along_x[y][u] for y in range(32)) for cv in cos for u in range(8)
-    ]
+    coefficients = [sum(cv[y] * along_x[y][u] for y in range(32)) for cv in cos for u in range(8)]
     median = sorted(coefficients[1:])[31]  # leave out the DC term, the mean brightness
     value = 0
     for coefficient in coefficients:
@@ -98,9 +96,7 @@ def perceptual_hash(image: Image.Image) -> int:
     return value
 
 
-def process_file(
-    src: str, dst: str, max_size: tuple[int, int], rotate_deg: float
-) -> Processed:
+def process_file(src: str, dst: str, max_size: tuple[int, int], rotate_deg: float) -> Processed:
     """Read ``src``, transform it, write it to ``dst`` in the input's format, and hash the
     result. The file goes through a temporary name and an atomic rename, so a crash leaves
     no half-written file under the final name. A bad image raises ``ImageFailedError``

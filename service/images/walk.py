@@ -63,7 +63,9 @@ def os_lister(root: str, *, exclude: str | None = None) -> Lister:
     return list_dir
 
 
-def walk_images(list_dir: Lister, on_error: Callable[[str, OSError], None] | None = None) -> Iterator[str]:
+def walk_images(
+    list_dir: Lister, on_error: Callable[[str, OSError], None] | None = None
+) -> Iterator[str]:
     """Relative paths (``/``-separated) of the images of the tree, depth first, names sorted
     within each directory, so two walks of the same tree give the same order.
 
