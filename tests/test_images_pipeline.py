@@ -165,12 +165,23 @@ def _fake_processor(src: str, dst: str) -> Processed:
     return Processed(1, 1, 0, b"", "image/jpeg")
 
 
-async def _inline(processor: object, src: str, dst: str) -> Processed:
-    await trio.lowlevel.checkpoint()
-    return _fake_processor(src, dst)
+class StallingCpu:
+    """An instant CPU stage that stalls for ``stall_s`` at the start, as a slow downstream
+    would: without back-pressure the walk would run through the whole tree meanwhile and
+    every walked path would wait in memory."""
+
+    def __init__(self, stall_s: float) -> None:
+        self.stall_s = stall_s
+        self.until: float | None = None
+
+    async def __call__(self, processor: object, src: str, dst: str) -> Processed:
+        if self.until is None:
+            self.until = trio.current_time() + self.stall_s
+        await trio.sleep_until(self.until)
+        return _fake_processor(src, dst)
 
 
-async def _pipeline_peak_bytes(tmp_path: Path, files: int) -> int:
+async def _pipeline_peak_bytes(tmp_path: Path, files: int, stall_s: float) -> int:
     journal = Journal(str(tmp_path / f"journal-{files}.sqlite3"))
     counters = Counters(started_at=trio.current_time())
     tracemalloc.start()
@@ -181,7 +192,7 @@ async def _pipeline_peak_bytes(tmp_path: Path, files: int) -> int:
             lister=SyntheticTree(files, fanout=100),
             journal=journal,
             processor=_fake_processor,
-            cpu=_inline,
+            cpu=StallingCpu(stall_s),
             workers=4,
         )
         await run_pipeline(stages, counters, Control())
@@ -200,8 +211,8 @@ async def _pipeline_peak_bytes(tmp_path: Path, files: int) -> int:
 async def test_pipeline_memory_is_flat_as_the_tree_grows(
     tmp_path: Path, small_files: int, large_files: int
 ) -> None:
-    small = await _pipeline_peak_bytes(tmp_path, small_files)
-    large = await _pipeline_peak_bytes(tmp_path, large_files)
+    small = await _pipeline_peak_bytes(tmp_path, small_files, stall_s=0.5)
+    large = await _pipeline_peak_bytes(tmp_path, large_files, stall_s=3.0)
     # Holding 100k paths alone would be about 9 MB (20k: 1.8 MB); the pipeline holds the
     # few hundred in its channels and the walker's batch.
     assert large < 1_000_000
