@@ -3,7 +3,7 @@ plain HTTP/1.1 server on trio sockets (keep-alive, Content-Length bodies).
 
 ``POST /remote`` answers ``{"bytes": N}`` after ``remote_delay_s``; each image (header
 ``X-Image-Name``) gets a 503 for its first ``fail_first`` calls and no answer at all for
-its first ``hang_first`` calls. ``POST /stats`` keeps the JSON report after
+its first ``hang_first`` calls; ``POST /reject`` always answers 400. ``POST /stats`` keeps the JSON report after
 ``stats_delay_s``. Calls are counted per image name."""
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ class ImageServices:
                 if self.answered.total() >= count:
                     event.set()
             return 200, orjson.dumps({"bytes": len(body)})
+        if path == "/reject":
+            self.calls[unquote(headers.get("x-image-name", ""))] += 1
+            return 400, b'{"error": "not an image I take"}'
         if path == "/stats":
             await trio.sleep(self.stats_delay_s)
             self.reports.append(orjson.loads(body))

@@ -109,10 +109,11 @@ async def test_a_4xx_answer_is_not_retried() -> None:
     services = ImageServices()
     async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=None) as client:
         await nursery.start(services.serve)
-        remote = HttpRemote(client, services.url("/nowhere"))
-        with pytest.raises(RemoteFailedError, match="HTTP 404"):
+        remote = HttpRemote(client, services.url("/reject"))
+        with pytest.raises(RemoteFailedError, match="HTTP 400"):
             await call_with_retries(remote, "a.png", b"x", "image/png", POLICY)
         nursery.cancel_scope.cancel()
+    assert services.calls == {"a.png": 1}
 
 
 async def test_a_refused_connection_is_retried_then_fails() -> None:
