@@ -72,6 +72,29 @@ def _noop() -> None:
     pass
 
 
+#: Processes whose CPU time is not the design's (the fake services).
+_NOT_OURS: set[int] = set()
+
+
+def cpu_seconds() -> float:
+    """CPU time used so far by this process and its children that are alive (the worker
+    processes), from /proc: user + system."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in _NOT_OURS:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == me or int(fields[1]) == me:  # fields[1] is the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 # --- fake services, in their own process ------------------------------------------------
 
 
@@ -102,6 +125,7 @@ def fake_services() -> Iterator[str]:
     )
     try:
         assert process.stdout is not None
+        _NOT_OURS.add(process.pid)
         port = int(process.stdout.readline())
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -153,6 +177,7 @@ async def pipeline_rate(
     counters = Counters(started_at=trio.current_time())
     control = Control()
     times: list[float] = []
+    cpu: list[float] = []
     try:
         async with httpx.AsyncClient(
             timeout=None,
@@ -184,6 +209,7 @@ async def pipeline_rate(
                 )
                 start = time.monotonic()
                 nursery.start_soon(_stop_after, control, warmup_s + duration_s)
+                nursery.start_soon(_measure_cpu, cpu, warmup_s, duration_s)
                 await run_pipeline(stages, counters, control, on_record)
                 nursery.cancel_scope.cancel()
             window = [t for t in times if start + warmup_s <= t < start + warmup_s + duration_s]
@@ -197,7 +223,16 @@ async def pipeline_rate(
         "images_per_s": round(len(window) / duration_s, 1),
         "failed": counters.failed,
         "cores_available": cores,
+        "cpu_cores_used": round((cpu[1] - cpu[0]) / duration_s, 2) if len(cpu) == 2 else None,
     }
+
+
+async def _measure_cpu(cpu: list[float], warmup_s: float, duration_s: float) -> None:
+    """CPU time of this process and its workers over the measured window."""
+    await trio.sleep(warmup_s)
+    cpu.append(cpu_seconds())
+    await trio.sleep(duration_s)
+    cpu.append(cpu_seconds())
 
 
 async def _stop_after(control: Control, seconds: float) -> None:
@@ -238,10 +273,15 @@ def naive_rate(
             gate.release()
 
     start = time.monotonic()
+    cpu: list[float] = []
     started: list[threading.Thread] = []
     for rel in walk_images(SyntheticTree(10_000_000)):
-        if time.monotonic() >= stop:
+        now = time.monotonic()
+        if now >= stop:
+            cpu.append(time.process_time())
             break
+        if not cpu and now >= start + warmup_s:
+            cpu.append(time.process_time())
         gate.acquire()
         thread = threading.Thread(target=process_one, args=(rel,))
         thread.start()
@@ -257,6 +297,7 @@ def naive_rate(
         "concurrency": threads,
         "images_per_s": round(len(window) / duration_s, 1),
         "failed": failures[0],
+        "cpu_cores_used": round((cpu[1] - cpu[0]) / duration_s, 2) if len(cpu) == 2 else None,
     }
 
 
@@ -489,7 +530,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 5))
+    fig, ((left, middle), (cores, right)) = plt.subplots(2, 2, figsize=(13, 10))
     rows = results["throughput"]
 
     def series(design: str, **match: int) -> tuple[list[int], list[float]]:
@@ -527,6 +568,28 @@ def plot(results: dict[str, Any], path: Path) -> None:
     middle.set_ylabel("images/s (best of 3 runs)")
     middle.set_title("Throughput against remote concurrency")
     middle.legend(fontsize=7)
+
+    def used(design: str, **match: int) -> tuple[list[int], list[float]]:
+        points = sorted(
+            (r for r in rows if r["design"] == design and all(r[k] == v for k, v in match.items())),
+            key=lambda r: r["workers"],
+        )
+        return [r["workers"] for r in points], [r["cpu_cores_used"] or 0.0 for r in points]
+
+    cores.plot(
+        *used("pipeline_processes", concurrency=16), marker="o", label="pipeline, worker processes"
+    )
+    cores.plot(
+        *used("pipeline_threads", concurrency=16), marker="s", label="pipeline, worker threads"
+    )
+    cores.plot(*used("naive_threads"), marker="^", color="black", label="naive: a thread per image")
+    cores.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    cores.text(1, 1.03, "one core: what one GIL allows", fontsize=7, color="grey")
+    cores.set_xscale("log", base=2)
+    cores.set_xlabel("CPU workers / threads")
+    cores.set_ylabel("CPU cores used (process + workers), in the best run")
+    cores.set_title("CPU used: threads stay under one core")
+    cores.legend(fontsize=7)
 
     memory = results["memory"]
     for mode, marker in (("pipeline", "o"), ("naive", "^")):
