@@ -3,8 +3,8 @@ plain HTTP/1.1 server on trio sockets (keep-alive, Content-Length bodies).
 
 ``POST /remote`` answers ``{"bytes": N}`` after ``remote_delay_s``; each image (header
 ``X-Image-Name``) gets a 503 for its first ``fail_first`` calls and no answer at all for
-its first ``hang_first`` calls; ``POST /reject`` always answers 400. ``POST /stats`` keeps the JSON report after
-``stats_delay_s``. Calls are counted per image name."""
+its first ``hang_first`` calls; ``POST /reject`` always answers 400. ``POST /stats`` keeps
+the JSON report after ``stats_delay_s``. Calls are counted per image name."""
 
 from __future__ import annotations
 

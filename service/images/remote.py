@@ -5,7 +5,6 @@ run's."""
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ __all__ = [
     "RetryableError",
     "call_with_retries",
 ]
-
-logger = logging.getLogger("service.images.remote")
 
 #: The longest answer kept in the journal.
 MAX_ANSWER_BYTES = 64 * 1024
