@@ -56,6 +56,15 @@ def overload(session: nox.Session) -> None:
     session.run("python", "-m", "bench.overload", *session.posargs)
 
 
+@nox.session(name="bench-images")
+def bench_images(session: nox.Session) -> None:
+    """The image pipeline: throughput against workers and concurrency (and a naive
+    thread-per-image design), memory against the number of files, the journal's size;
+    writes bench/results/images.json and images.png (about 8 minutes)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "bench.images", *session.posargs)
+
+
 @nox.session
 def serve(session: nox.Session) -> None:
     """Serve the demo on http://127.0.0.1:8000 (embedded PostgreSQL if no DATABASE_URL)."""

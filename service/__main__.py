@@ -19,7 +19,11 @@ __all__ = ["CAPABILITY_COMMANDS", "main"]
 # ``add_commands(commands: argparse._SubParsersAction) -> None``; each parser it adds sets
 # ``run=<function(args) -> exit code>`` with ``set_defaults``. Listing the module here is
 # all the wiring a new command needs.
-CAPABILITY_COMMANDS: tuple[str, ...] = ("service.scores.cli", "service.search.cli")
+CAPABILITY_COMMANDS: tuple[str, ...] = (
+    "service.images.cli",
+    "service.scores.cli",
+    "service.search.cli",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,136 @@
+"""Step 2: the remote service, called with each processed image. One ``httpx.AsyncClient``
+for the whole run; every call has a deadline; 5xx answers, timeouts and connection errors
+are retried with exponential backoff; what still fails is the image's failure, never the
+run's."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote
+
+import httpx
+import trio
+
+__all__ = [
+    "FakeRemote",
+    "HttpRemote",
+    "Remote",
+    "RemoteFailedError",
+    "RetryPolicy",
+    "RetryableError",
+    "call_with_retries",
+]
+
+#: The longest answer kept in the journal.
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+class RemoteFailedError(Exception):
+    """The remote service gave no usable answer for this image (after the retries)."""
+
+
+class RetryableError(Exception):
+    """One attempt failed in a way worth retrying (a 5xx, a timeout, a broken connection)."""
+
+
+class Remote(Protocol):
+    """The remote service's seam: one attempt for one image, the answer as text. Raises
+    ``RetryableError`` for a failure worth retrying, ``RemoteFailedError`` for one that is
+    not (a 4xx)."""
+
+    async def call_once(self, name: str, payload: bytes, content_type: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``attempts`` tries of ``deadline_s`` each, ``backoff_s`` doubling between them (with
+    jitter, capped at ``max_backoff_s``)."""
+
+    attempts: int = 4
+    deadline_s: float = 10.0
+    backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+
+    def delay_s(self, retry: int, rand: Callable[[], float] = random.random) -> float:
+        """Wait before retry number ``retry`` (1-based): full jitter over the doubled base."""
+        return min(self.max_backoff_s, self.backoff_s * 2.0 ** (retry - 1)) * (0.5 + rand() / 2)
+
+
+async def call_with_retries(
+    remote: Remote,
+    name: str,
+    payload: bytes,
+    content_type: str,
+    policy: RetryPolicy,
+    on_retry: Callable[[], None] = lambda: None,
+) -> str:
+    """The remote's answer for one image, or ``RemoteFailedError`` after the last attempt."""
+    last = "no attempt"
+    for attempt in range(1, policy.attempts + 1):
+        if attempt > 1:
+            on_retry()
+            await trio.sleep(policy.delay_s(attempt - 1))
+        with trio.move_on_after(policy.deadline_s) as scope:
+            try:
+                return await remote.call_once(name, payload, content_type)
+            except RetryableError as exc:
+                last = str(exc)
+        if scope.cancelled_caught:
+            last = f"no answer within {policy.deadline_s:g} s"
+    raise RemoteFailedError(f"{last} (after {policy.attempts} attempts)")
+
+
+class HttpRemote:
+    """POSTs the image's bytes to ``url`` (header ``X-Image-Name``: its path relative to SRC)
+    and keeps the body of a 2xx answer. The client has no timeouts of its own: the caller's
+    trio deadline is the one timeout."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
+        self._client = client
+        self._url = url
+
+    async def call_once(self, name: str, payload: bytes, content_type: str) -> str:
+        headers = {"content-type": content_type, "x-image-name": quote(name)}
+        try:
+            async with self._client.stream(
+                "POST", self._url, content=payload, headers=headers
+            ) as response:
+                if response.status_code >= 500:
+                    raise RetryableError(f"HTTP {response.status_code}")
+                if response.status_code >= 400:
+                    raise RemoteFailedError(f"HTTP {response.status_code}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) >= MAX_ANSWER_BYTES:
+                        break  # keep the start of an oversized answer, read no more
+        except httpx.TransportError as exc:  # refused, reset, protocol errors
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+        return bytes(body[:MAX_ANSWER_BYTES]).decode("utf-8", "replace")
+
+
+@dataclass
+class FakeRemote:
+    """In memory: answers ``answer`` after ``delay_s``, failing the first ``failures`` calls
+    (retryably) or hanging them when ``hang``; counts calls per name."""
+
+    answer: str = '{"ok": true}'
+    delay_s: float = 0.0
+    failures: int = 0
+    hang: bool = False
+
+    def __post_init__(self) -> None:
+        self.calls: dict[str, int] = {}
+
+    async def call_once(self, name: str, payload: bytes, content_type: str) -> str:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.failures > 0:
+            self.failures -= 1
+            if self.hang:
+                await trio.sleep_forever()
+            raise RetryableError("HTTP 503")
+        await trio.sleep(self.delay_s)
+        return self.answer

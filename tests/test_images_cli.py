@@ -1,0 +1,127 @@
+"""``python -m service images process``: a real run in a subprocess against the fake remote
+and stats servers, stopped by a signal in the middle and rerun; bad input."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from service.__main__ import main
+from service.images.journal import JOURNAL_NAME, Journal
+from tests.image_samples import make_tree
+from tests.image_services import ImageServices
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _command(src: Path, dst: Path, services: ImageServices) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "service",
+        "images",
+        "process",
+        str(src),
+        str(dst),
+        "--remote-url",
+        services.url("/remote"),
+        "--stats-url",
+        services.url("/stats"),
+        "--workers",
+        "2",
+        "--concurrency",
+        "4",
+        "--max-size",
+        "32x32",
+        "--stats-interval",
+        "0.5",
+    ]
+
+
+async def test_a_run_stopped_by_a_signal_resumes_and_does_no_image_twice(
+    tmp_path: Path,
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    made = make_tree(src, 60)
+    services = ImageServices(remote_delay_s=0.05)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(services.serve)
+        process = await trio.lowlevel.open_process(
+            _command(src, dst, services), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        with trio.fail_after(60):
+            await services.wait_answered(10)
+        process.send_signal(signal.SIGINT)
+        with trio.fail_after(60):
+            code = await process.wait()
+        assert process.stderr is not None
+        stderr = (await process.stderr.receive_some(65536)).decode()
+        assert code == 130, stderr
+        assert "stopping: finishing the images in flight" in stderr
+        assert "rerun the same command to resume" in stderr
+        first_run = sum(services.answered.values())
+        assert 10 <= first_run < 60
+
+        result = await trio.run_process(
+            _command(src, dst, services),
+            cwd=ROOT,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        nursery.cancel_scope.cancel()
+    assert result.returncode == 0, result.stderr.decode()
+    assert f"{60 - first_run} processed this run" in result.stdout.decode()
+    assert f"{first_run} skipped" in result.stdout.decode()
+    # Every image reached the remote exactly once over both runs.
+    assert services.calls == dict.fromkeys(made, 1)
+    journal = Journal(str(dst / JOURNAL_NAME))
+    assert journal.counts() == {"ok": 60}
+    record = journal.get(made[0])
+    assert record is not None
+    assert record.output is not None
+    assert (dst / record.output).is_file()
+    journal.close()
+    # Statistics came in batches, each run ending with a final report.
+    finals = [report for report in services.reports if report["final"]]
+    assert len(finals) == 2
+    assert len(services.reports) < 30
+    assert finals[-1]["ok"] == 60 - first_run
+
+
+def test_bad_options_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["images", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--max-size", "big"]
+        )
+    assert exit_info.value.code == 2
+    assert "expected WxH" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["images", "process", "a", "b", "--workers", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
+    assert main(["images", "process", str(tmp_path / "in"), str(tmp_path / "in")]) == 2
+    assert "DST must not be SRC" in capsys.readouterr().err
+
+
+def test_a_run_without_remote_or_stats_records_null_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = make_tree(tmp_path / "in", 3)
+    (tmp_path / "in" / "broken.gif").write_bytes(b"GIF89a broken")
+    code = main(
+        ["images", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--cpu", "threads"]
+    )
+    assert code == 1  # done, with one image failed
+    assert "3 ok, 1 failed" in capsys.readouterr().out
+    journal = Journal(str(tmp_path / "out" / JOURNAL_NAME))
+    kept = journal.get(made[0])
+    assert kept is not None
+    assert kept.status == "ok"
+    assert kept.remote is None
+    journal.close()

@@ -1,0 +1,104 @@
+"""The CPU step: formats, EXIF orientation, rotation, fitting, the perceptual hash, and a
+corrupt image as an image failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from service.images.steps import (
+    ImageFailedError,
+    fit_within,
+    perceptual_hash,
+    process_file,
+    transform,
+)
+from tests.image_samples import FORMATS, is_red, marked, save_with_orientation
+
+
+@pytest.mark.parametrize("image_format", sorted(FORMATS))
+def test_every_format_is_shrunk_to_fit_and_kept_in_its_format(
+    tmp_path: Path, image_format: str
+) -> None:
+    src = tmp_path / f"in{FORMATS[image_format]}"
+    marked(400, 200).save(src, format=image_format)
+    out = tmp_path / "out" / f"x{FORMATS[image_format]}"
+    result = process_file(str(src), str(out), (100, 100), 0)
+    with Image.open(out) as written:
+        assert written.format == image_format
+        assert written.size == (100, 50)
+    assert (result.width, result.height) == (100, 50)
+    assert result.payload == out.read_bytes()
+    assert result.content_type.startswith("image/")
+    assert not list(out.parent.glob("*.partial"))
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    # Stored 200x100 with the red block top-left; orientation 6 means "rotate 90° clockwise
+    # to display": shown 100x200 with the block top-right.
+    src = tmp_path / "rotated.jpg"
+    save_with_orientation(src, marked(200, 100), 6)
+    out = tmp_path / "out.jpg"
+    result = process_file(str(src), str(out), (1000, 1000), 0)
+    assert (result.width, result.height) == (100, 200)
+    with Image.open(out) as written:
+        assert written.size == (100, 200)
+        rgb = written.convert("RGB")
+        assert is_red(rgb.getpixel((95, 5)))
+        assert not is_red(rgb.getpixel((5, 5)))
+        assert written.getexif().get(0x0112) in (None, 1)  # no orientation left to apply
+
+
+def test_extra_rotation_turns_counter_clockwise(tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    marked(200, 100).save(src)
+    out = tmp_path / "out.png"
+    process_file(str(src), str(out), (1000, 1000), 90)
+    with Image.open(out) as written:
+        assert written.size == (100, 200)
+        # Counter-clockwise: the top-left block goes to the bottom-left.
+        assert is_red(written.convert("RGB").getpixel((5, 195)))
+
+
+def test_any_angle_grows_the_canvas() -> None:
+    turned = transform(marked(100, 100), (1000, 1000), 45)
+    assert turned.size[0] > 140
+    assert turned.size[1] > 140
+
+
+def test_fit_within_keeps_the_ratio_and_never_enlarges() -> None:
+    assert fit_within((4000, 3000), (1024, 1024)) == (1024, 768)
+    assert fit_within((3000, 4000), (1024, 1024)) == (768, 1024)
+    assert fit_within((50, 40), (1024, 1024)) == (50, 40)
+    assert fit_within((10000, 1), (100, 100)) == (100, 1)
+
+
+def test_a_corrupt_image_is_an_image_failure(tmp_path: Path) -> None:
+    src = tmp_path / "bad.jpg"
+    src.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    with pytest.raises(ImageFailedError):
+        process_file(str(src), str(tmp_path / "out.jpg"), (100, 100), 0)
+    assert not (tmp_path / "out.jpg").exists()
+
+
+def test_a_truncated_image_is_an_image_failure(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.png"
+    marked(300, 300).save(whole)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole.read_bytes()[:200])
+    with pytest.raises(ImageFailedError):
+        process_file(str(cut), str(tmp_path / "out.png"), (100, 100), 0)
+
+
+def test_the_perceptual_hash_is_stable_and_tells_images_apart() -> None:
+    a = marked(200, 100)
+    assert perceptual_hash(a) == perceptual_hash(a.copy())
+    assert 0 <= perceptual_hash(a) < 1 << 64
+    similar = a.resize((180, 90))
+    other = a.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    distance_similar = bin(perceptual_hash(a) ^ perceptual_hash(similar)).count("1")
+    distance_other = bin(perceptual_hash(a) ^ perceptual_hash(other)).count("1")
+    assert distance_similar <= 6
+    assert distance_other >= 10
