@@ -1,5 +1,7 @@
 """A trio scatter-gather service: read several sources at once, each under a deadline."""
 
+from typing import Any
+
 from .fanout.admission import AdmissionControl as AdmissionControl
 from .fanout.admission import OverloadedError as OverloadedError
 from .fanout.gather import FanoutResult as FanoutResult
@@ -15,7 +17,6 @@ from .fanout.rows import validate_rows as validate_rows
 from .fanout.source import FakeSource as FakeSource
 from .fanout.source import Source as Source
 from .fanout.source import SourceBusyError as SourceBusyError
-from .platform.app import create_app as create_app
 from .platform.bulkhead import Bulkhead as Bulkhead
 from .platform.log_throttle import LogThrottle as LogThrottle
 from .platform.settings import Settings as Settings
@@ -43,3 +44,13 @@ __all__ = [
     "server_timing_header",
     "validate_rows",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The app factory imports every capability and the web stack: only on demand, so a
+    # command-line job (the image pipeline's worker processes) does not pay for it.
+    if name == "create_app":
+        from .platform.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
