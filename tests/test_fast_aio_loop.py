@@ -9,6 +9,7 @@ the hashes, TESTED_TRIO_ASYNCIO and the pin in pyproject.toml together.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import inspect
 import logging
@@ -234,7 +235,8 @@ async def test_asyncio_sleep_and_wait_for_timeout(
     loop: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     start = trio.current_time()
-    await loop.run_aio_coroutine(asyncio.sleep(5))
+    with trio.fail_after(50):  # virtual time: a loop that never runs timers fails here
+        await loop.run_aio_coroutine(asyncio.sleep(5))
     assert 5 <= trio.current_time() - start < 5.01
     with pytest.raises(TimeoutError):
         await loop.run_aio_coroutine(asyncio.wait_for(asyncio.sleep(60), 1))
@@ -296,7 +298,7 @@ async def test_asyncio_cancellation_reaches_the_trio_caller(
 ) -> None:
     task = loop.create_task(asyncio.sleep(100))
     loop.call_later(1, task.cancel)
-    with pytest.raises(asyncio.CancelledError):
+    with trio.fail_after(50), pytest.raises(asyncio.CancelledError):
         await trio_asyncio.run_aio_future(task)
     assert task.cancelled()
 
@@ -347,12 +349,49 @@ async def test_callbacks_see_asyncio_and_trio_tasks_see_trio(loop: Any) -> None:
     assert sniffio.current_async_library() == "trio"
 
 
+async def test_call_soon_keeps_asyncio_contract(loop: Any) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    context = contextvars.copy_context()
+    context.run(var.set, "in the given context")
+    seen: list[str] = []
+    handle = loop.call_soon(lambda: seen.append(var.get()), context=context)
+    assert isinstance(handle, asyncio.Handle)
+    await loop.synchronize()
+    assert seen == ["in the given context"]
+    loop.set_debug(True)
+    try:
+        with pytest.raises(TypeError, match="coroutines cannot be used"):
+            loop.call_soon(_answer)
+    finally:
+        loop.set_debug(False)
+
+
+async def test_a_closed_loop_takes_no_callbacks() -> None:
+    async with open_loop() as loop:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.call_soon(lambda: None)
+
+
 async def test_callbacks_queued_before_exit_still_run() -> None:
     ran: list[str] = []
     async with open_loop() as loop:
         for i in range(5):
             loop.call_soon(ran.append, str(i))
     assert ran == ["0", "1", "2", "3", "4"]
+
+
+async def test_callbacks_queued_after_stop_run_when_the_loop_closes() -> None:
+    # stop() ends the main loop in the middle of a trip: what was queued after it stays
+    # queued, and trio-asyncio's shutdown drain (_main_loop_one(no_wait=True)) runs it.
+    ran: list[str] = []
+    async with open_loop() as loop:
+        loop.call_soon(ran.append, "before stop")
+        loop.stop()
+        loop.call_soon(ran.append, "after stop")
+        await loop.wait_stopped()
+        assert ran == ["before stop"]
+    assert ran == ["before stop", "after stop"]
 
 
 async def test_untested_trio_asyncio_keeps_its_own_loop_and_says_so(

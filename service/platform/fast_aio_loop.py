@@ -15,14 +15,17 @@ callbacks it ran (docs/trio-asyncio-loop.md has the measurements).
    callback scheduled during the trip (one that reschedules itself, say) waits for the next
    trip, and a trip runs at most ``MAX_CALLBACKS_PER_TRIP`` of them, so trio's other tasks
    run between trips whatever asyncio does;
-3. then passes one trio checkpoint; or, when there was nothing to run, waits for the next
-   callback, inside a cancel scope only while an asyncio timer is pending.
+3. when there was nothing to run, first waits for the next callback (inside a cancel scope
+   only while a live asyncio timer is pending: a cancelled one wakes nothing), runs it and
+   those queued with it;
+4. ends with one trio checkpoint.
 
-Everything else (the queue, the timer heap, trio-flavoured handles, stop and shutdown, the
-exception handler) is trio-asyncio's own. It also lets asyncio's count of cancelled timers
-work (``_scheduled``), and, as asyncio does, rebuilds the timer heap when most of it is
-cancelled timers: trio-asyncio otherwise keeps a cancelled timer, and the context it holds,
-until it would have fired.
+``call_soon`` checks its callback only in asyncio's debug mode, as asyncio does (trio-asyncio
+checks every one, through ``inspect``). Everything else (the queue, the timer heap,
+trio-flavoured handles, stop and shutdown, the exception handler) is trio-asyncio's own. It
+also lets asyncio's count of cancelled timers work (``_scheduled``), and, as asyncio does,
+rebuilds the timer heap when most of it is cancelled timers: trio-asyncio otherwise keeps a
+cancelled timer, and the context it holds, until it would have fired.
 
 :func:`open_loop` is ``trio_asyncio.open_loop()`` with that class: it opens trio-asyncio's
 loop and re-classes it before any asyncio work is scheduled (trio-asyncio's ``_main_loop``
@@ -35,6 +38,7 @@ untested trio-asyncio, :func:`open_loop` logs a warning and keeps trio-asyncio's
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import logging
 from collections.abc import AsyncIterator
@@ -107,6 +111,18 @@ class FastTrioEventLoop(trio_asyncio.TrioEventLoop):  # type: ignore[misc]  # un
         if ready:
             await self._run_queued(queue, ready)
         await trio.lowlevel.checkpoint()
+
+    def call_soon(
+        self, callback: Any, *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.Handle:
+        # trio-asyncio checks every callback (is it a coroutine function? through inspect);
+        # asyncio checks only in debug mode, and so does this.
+        if self._debug:
+            self._check_callback(callback, "call_soon")
+        self._check_closed()
+        handle = asyncio.Handle(callback, args, self, context)
+        self._q_send.send_nowait(handle)
+        return handle
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         # trio-asyncio ignores this notice; count it, as asyncio does, to purge the heap.
