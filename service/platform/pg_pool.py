@@ -98,8 +98,10 @@ class PgPool:
             raise
         # Immediate (the reset is a no-op), but it is an await: a cancel landing here must
         # not free the slot while the release runs on (asyncpg shields it), so the release
-        # is our own task, and on a cancel it keeps the slot until it is done.
-        release = asyncio.ensure_future(pool.release(conn, timeout=RELEASE_TIMEOUT_S))
+        # is our own task, and on a cancel it keeps the slot until it is done. No timeout:
+        # after a clean answer the release waits on nothing, and asyncpg would arm (and
+        # cancel) an asyncio timer for every release with one.
+        release = asyncio.ensure_future(pool.release(conn, timeout=None))
         try:
             await asyncio.shield(release)
         except asyncio.CancelledError:
