@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..platform.aio import run_isolated
 from ..platform.bulkhead import Bulkhead, BulkheadSlot
-from .models import DataRow, data_row_model
+from .models import data_row_model
 
 __all__ = ["OrmTableSource", "create_orm_engine", "track_connections"]
 
@@ -190,7 +190,7 @@ class OrmTableSource:
 
 
 async def _select_rows(
-    conn: AsyncConnection, statement: Select[tuple[DataRow]]
+    conn: AsyncConnection, statement: Select[Any]
 ) -> list[dict[str, Any]]:
     result = await conn.execute(statement)  # compiled once (SQLAlchemy's compiled cache)
     # The mapped columns in the model's order (DataRow: id, name). Unpacking a row costs
@@ -198,7 +198,7 @@ async def _select_rows(
     return [{"id": id_, "name": name} for id_, name in result]
 
 
-async def _select_one(conn: AsyncConnection, _statement: Select[tuple[DataRow]]) -> None:
+async def _select_one(conn: AsyncConnection, _statement: Select[Any]) -> None:
     await conn.execute(text("SELECT 1"))
 
 
