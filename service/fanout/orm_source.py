@@ -189,9 +189,7 @@ class OrmTableSource:
         return result
 
 
-async def _select_rows(
-    conn: AsyncConnection, statement: Select[Any]
-) -> list[dict[str, Any]]:
+async def _select_rows(conn: AsyncConnection, statement: Select[Any]) -> list[dict[str, Any]]:
     result = await conn.execute(statement)  # compiled once (SQLAlchemy's compiled cache)
     # The mapped columns in the model's order (DataRow: id, name). Unpacking a row costs
     # less than looking each column up by name.
