@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import trio
-import trio_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..platform.bulkhead import Bulkhead
+from ..platform.fast_aio_loop import open_loop
 from ..platform.pg_pool import PgPool, open_pg_pool
 from ..platform.pg_settings import connect_kwargs
 from ..platform.settings import Settings, SourceKind, SourceSettings
@@ -45,13 +45,14 @@ class Backends:
 
 @asynccontextmanager
 async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
-    """Open the trio-asyncio loop, a pool, engine or HTTP client per source, and the sources.
+    """Open the trio-asyncio loop (the fast one: platform/fast_aio_loop.py), a pool, engine
+    or HTTP client per source, and the sources.
 
     A source that is down at start-up is logged, not fatal: the service still
     starts and serves the others; a pool connects when its server is back.
     """
     async with AsyncExitStack() as stack:
-        loop = await stack.enter_async_context(trio_asyncio.open_loop())
+        loop = await stack.enter_async_context(open_loop())
         # trio-asyncio's default handler raises every unhandled asyncio error into trio,
         # which ends the loop and the worker: an "exception was never retrieved" left
         # over by a cancelled asyncpg connect must not take the service down. Log it.

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import trio
-import trio_asyncio
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .aio import run_isolated
+from .fast_aio_loop import open_loop
 from .pg_pool import PgPool, open_pg_pool
 from .pg_settings import APPLICATION_NAME, connect_kwargs
 
@@ -57,7 +57,7 @@ async def open_database(
         application_name=f"{APPLICATION_NAME}:{user}",
     )
     async with (
-        trio_asyncio.open_loop() as loop,
+        open_loop() as loop,
         open_pg_pool(dsn, loop, max_size=pool_size, connect_kwargs=kwargs) as pool,
     ):
         engine = await loop.run_aio_coroutine(_create_engine(dsn, pool_size, kwargs))

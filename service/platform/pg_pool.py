@@ -32,7 +32,8 @@ class PgPool:
     scope; asyncpg's release first waits for the server to acknowledge the cancel of
     an interrupted query, so a lost cancel or a silent network would hold the request
     for ever. Here acquire, query and release are one asyncio coroutine (one
-    crossing). After a clean answer the release is immediate (the reset is a no-op).
+    crossing). After a clean answer the release is immediate (the reset is a no-op), and
+    the rows do not wait for it.
     After a cancel or an error the connection is released in the background, with
     asyncpg's own bounded wait (``RELEASE_TIMEOUT_S``) for the server to acknowledge
     the cancel; if it does not, asyncpg terminates the connection. The request never
@@ -47,6 +48,8 @@ class PgPool:
         self._pool = asyncpg_pool
         self._loop = loop
         self._releasing: set[asyncio.Future[Any]] = set()
+        #: Clean releases under way (kept referenced until done).
+        self._finishing: set[asyncio.Future[Any]] = set()
         self.bulkhead = Bulkhead(max_size)
 
     @property
@@ -96,18 +99,15 @@ class PgPool:
             slot.keep()
             self._release_in_background(conn, slot)
             raise
-        # Immediate (the reset is a no-op), but it is an await: a cancel landing here must
-        # not free the slot while the release runs on (asyncpg shields it), so the release
-        # is our own task, and on a cancel it keeps the slot until it is done.
-        release = asyncio.ensure_future(pool.release(conn, timeout=RELEASE_TIMEOUT_S))
-        try:
-            await asyncio.shield(release)
-        except asyncio.CancelledError:
-            slot.keep()
-            self._track_release(release, slot)
-            raise
-        except Exception as exc:  # the rows are good; asyncpg has terminated the connection
-            logger.debug("connection terminated on release: %r", exc)
+        # After a clean answer the release waits on nothing (the reset is a no-op): the rows
+        # go back at once, and the release finishes in the background (within this loop
+        # trip, in practice), holding the slot until the connection is back in the pool.
+        # No timeout: asyncpg would arm (and cancel) an asyncio timer for every release.
+        slot.keep()
+        release = asyncio.ensure_future(pool.release(conn, timeout=None))
+        self._finishing.add(release)
+        release.add_done_callback(self._finished)
+        release.add_done_callback(slot.release)
         return result
 
     def _release_in_background(self, conn: Any, slot: BulkheadSlot) -> None:
@@ -118,6 +118,12 @@ class PgPool:
         self._releasing.add(task)
         task.add_done_callback(self._released)
         task.add_done_callback(slot.release)
+
+    def _finished(self, task: asyncio.Future[Any]) -> None:
+        self._finishing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The rows were good; asyncpg has terminated the connection.
+            logger.debug("connection terminated on release: %r", task.exception())
 
     def _released(self, task: asyncio.Future[Any]) -> None:
         self._releasing.discard(task)
