@@ -11,7 +11,6 @@ import trio
 from quart import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -20,7 +19,6 @@ from quart import (
 )
 from quart.typing import ResponseReturnValue
 from quart_schema import document_request, document_response, security_scheme
-from quart_trio import QuartTrio
 from wtforms import StringField
 
 from ..accounts.auth import require_admin
@@ -34,10 +32,11 @@ from ..accounts.directory import (
 )
 from ..platform.api_routes import ApiError, api_route
 from ..platform.api_routes import api_error as error
-from ..platform.database import Database, open_database
+from ..platform.database import Database
 from ..platform.forms import CsrfForm, csrf_meta
 from ..platform.profile_fields import profile_fields
 from ..platform.responses import json_response
+from ..platform.serving_database import keep_database_open
 from ..platform.settings import Settings
 from .access_tokens import AccessTokens
 from .bearer import ACCESS_TOKENS_KEY, BearerError, bearer_account
@@ -85,8 +84,6 @@ class _State:
     lifetimes_store: LifetimesStore | None = None
     #: This worker's copy, reloaded every RELOAD_S: an admin's change reaches every worker.
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
-    stopping: trio.Event = field(default_factory=trio.Event)
-    closed: trio.Event = field(default_factory=trio.Event)
 
 
 def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
@@ -98,38 +95,19 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
     # Other capabilities check access tokens through .bearer, with this verifier.
     blueprint.record_once(lambda setup: setup.app.extensions.update({ACCESS_TOKENS_KEY: access}))
 
-    async def keep_open(*, task_status: trio.TaskStatus[Database]) -> None:
-        assert settings.database_url is not None
-        try:
-            async with (
-                open_database(settings.database_url, user="auth_api") as database,
-                trio.open_nursery() as n,
-            ):
-                state.refresh = RefreshTokens(PgRefreshStore(database))
-                state.lifetimes_store = LifetimesStore(database)
-                state.lifetimes = await state.lifetimes_store.load()
-                n.start_soon(purge_forever, state.refresh)
-                n.start_soon(reload_forever, state)
-                task_status.started(database)
-                await state.stopping.wait()
-                n.cancel_scope.cancel()
-        finally:
-            state.closed.set()
+    async def on_open(database: Database, nursery: trio.Nursery) -> None:
+        state.refresh = RefreshTokens(PgRefreshStore(database))
+        state.lifetimes_store = LifetimesStore(database)
+        state.lifetimes = await state.lifetimes_store.load()
+        nursery.start_soon(purge_forever, state.refresh)
+        nursery.start_soon(reload_forever, state)
 
-    @blueprint.before_app_serving
-    async def open_store() -> None:
-        if settings.database_url is None:
-            return
-        state.stopping, state.closed = trio.Event(), trio.Event()
-        await cast(QuartTrio, current_app).nursery.start(keep_open)
-
-    @blueprint.after_app_serving
-    async def close_store() -> None:
-        if state.refresh is None:
-            return
+    def on_close() -> None:
         state.refresh = None
-        state.stopping.set()
-        await state.closed.wait()
+
+    keep_database_open(
+        blueprint, settings.database_url, user="auth_api", on_open=on_open, on_close=on_close
+    )
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
         return api_route(blueprint, path, methods)

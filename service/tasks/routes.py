@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import trio
-from quart import Blueprint, Response, current_app, request, send_file
+from quart import Blueprint, Response, request, send_file
 from quart.typing import ResponseReturnValue
 from quart_schema import document_request, document_response, security_scheme
-from quart_trio import QuartTrio
 
 from ..accounts.directory import LastAdminError, directory
 from ..auth_api.bearer import Account, BearerError, bearer_account
 from ..platform.api_routes import ApiError, api_error, api_route
-from ..platform.database import open_database
+from ..platform.database import Database
 from ..platform.profile_fields import add_profile_fields
 from ..platform.responses import json_response
+from ..platform.serving_database import keep_database_open
 from ..platform.settings import Settings
 from .image_files import ImageFiles
 from .images import ImageRejected, max_base64_chars
@@ -70,8 +70,6 @@ def task_json(task: Task) -> dict[str, Any]:
 @dataclass
 class _State:
     service: TaskService | None = None
-    stopping: trio.Event = field(default_factory=trio.Event)
-    closed: trio.Event = field(default_factory=trio.Event)
 
 
 def create_blueprint(settings: Settings) -> Blueprint:
@@ -79,23 +77,12 @@ def create_blueprint(settings: Settings) -> Blueprint:
     files = ImageFiles(settings.images_path)
     state = _State()
 
-    async def keep_open(*, task_status: trio.TaskStatus[None]) -> None:
-        assert settings.database_url is not None
-        try:
-            async with (
-                open_database(settings.database_url, user="tasks") as database,
-                trio.open_nursery() as nursery,
-            ):
-                store = PgTaskStore(database)
-                state.service = TaskService(
-                    store, files, settings.max_image_bytes, settings.max_image_pixels
-                )
-                nursery.start_soon(sweep, store)
-                task_status.started()
-                await state.stopping.wait()
-                nursery.cancel_scope.cancel()
-        finally:
-            state.closed.set()
+    async def on_open(database: Database, nursery: trio.Nursery) -> None:
+        store = PgTaskStore(database)
+        state.service = TaskService(
+            store, files, settings.max_image_bytes, settings.max_image_pixels
+        )
+        nursery.start_soon(sweep, store)
 
     async def sweep(store: PgTaskStore) -> None:
         try:
@@ -103,20 +90,12 @@ def create_blueprint(settings: Settings) -> Blueprint:
         except Exception:
             logger.exception("the start-up sweep of task images failed")
 
-    @blueprint.before_app_serving
-    async def open_store() -> None:
-        if settings.database_url is None:
-            return
-        state.stopping, state.closed = trio.Event(), trio.Event()
-        await cast(QuartTrio, current_app).nursery.start(keep_open)
-
-    @blueprint.after_app_serving
-    async def close_store() -> None:
-        if state.service is None:
-            return
+    def on_close() -> None:
         state.service = None
-        state.stopping.set()
-        await state.closed.wait()
+
+    keep_database_open(
+        blueprint, settings.database_url, user="tasks", on_open=on_open, on_close=on_close
+    )
 
     async def tasks_created_field(user_id: int) -> dict[str, int]:
         if state.service is None:
