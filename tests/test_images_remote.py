@@ -125,3 +125,40 @@ async def test_a_refused_connection_is_retried_then_fails() -> None:
         policy = RetryPolicy(attempts=2, deadline_s=2.0, backoff_s=0.01)
         with pytest.raises(RemoteFailedError, match="ConnectError"):
             await call_with_retries(remote, "a.png", b"x", "image/png", policy)
+
+
+async def test_a_2xx_answer_with_a_body_that_cannot_be_decoded_fails_the_image() -> None:
+    services = ImageServices()
+    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=None) as client:
+        await nursery.start(services.serve)
+        remote = HttpRemote(client, services.url("/bad-gzip"))
+        with pytest.raises(RemoteFailedError, match="DecodingError"):
+            await call_with_retries(remote, "a.png", b"x", "image/png", POLICY)
+        nursery.cancel_scope.cancel()
+    assert services.calls == {"a.png": 1}  # not worth retrying
+
+
+async def test_a_redirect_is_not_an_answer() -> None:
+    services = ImageServices()
+    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=None) as client:
+        await nursery.start(services.serve)
+        remote = HttpRemote(client, services.url("/moved"))
+        with pytest.raises(RemoteFailedError, match="HTTP 302"):
+            await call_with_retries(remote, "a.png", b"x", "image/png", POLICY)
+        nursery.cancel_scope.cancel()
+    assert services.calls == {"a.png": 1}
+
+
+async def test_a_429_is_retried_after_the_time_the_server_asks_for() -> None:
+    services = ImageServices(busy_first=1)
+    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=None) as client:
+        await nursery.start(services.serve)
+        remote = HttpRemote(client, services.url("/busy"))
+        policy = RetryPolicy(attempts=3, deadline_s=5.0, backoff_s=0.01)
+        start = trio.current_time()
+        answer = await call_with_retries(remote, "a.png", b"xy", "image/png", policy)
+        elapsed = trio.current_time() - start
+        nursery.cancel_scope.cancel()
+    assert answer == '{"bytes":2}'
+    assert services.calls == {"a.png": 2}
+    assert elapsed >= 1.0  # Retry-After: 1, not the 0.01 s backoff

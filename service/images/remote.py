@@ -22,6 +22,7 @@ __all__ = [
     "RetryPolicy",
     "RetryableError",
     "call_with_retries",
+    "parse_retry_after",
 ]
 
 #: The longest answer kept in the journal.
@@ -33,7 +34,23 @@ class RemoteFailedError(Exception):
 
 
 class RetryableError(Exception):
-    """One attempt failed in a way worth retrying (a 5xx, a timeout, a broken connection)."""
+    """One attempt failed in a way worth retrying (a 5xx, a 429, a timeout, a broken
+    connection); ``retry_after_s`` is the wait the server asked for (``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header given in seconds (an HTTP date is ignored)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 class Remote(Protocol):
@@ -69,15 +86,21 @@ async def call_with_retries(
 ) -> str:
     """The remote's answer for one image, or ``RemoteFailedError`` after the last attempt."""
     last = "no attempt"
+    asked_s: float | None = None
     for attempt in range(1, policy.attempts + 1):
         if attempt > 1:
             on_retry()
-            await trio.sleep(policy.delay_s(attempt - 1))
+            delay = policy.delay_s(attempt - 1)
+            if asked_s is not None:  # the server's Retry-After, within the backoff's cap
+                delay = max(delay, min(asked_s, policy.max_backoff_s))
+            await trio.sleep(delay)
+        asked_s = None
         with trio.move_on_after(policy.deadline_s) as scope:
             try:
                 return await remote.call_once(name, payload, content_type)
             except RetryableError as exc:
                 last = str(exc)
+                asked_s = exc.retry_after_s
         if scope.cancelled_caught:
             last = f"no answer within {policy.deadline_s:g} s"
     raise RemoteFailedError(f"{last} (after {policy.attempts} attempts)")
@@ -98,17 +121,22 @@ class HttpRemote:
             async with self._client.stream(
                 "POST", self._url, content=payload, headers=headers
             ) as response:
-                if response.status_code >= 500:
-                    raise RetryableError(f"HTTP {response.status_code}")
-                if response.status_code >= 400:
-                    raise RemoteFailedError(f"HTTP {response.status_code}")
+                status = response.status_code
+                if status >= 500 or status == 429:
+                    raise RetryableError(
+                        f"HTTP {status}", parse_retry_after(response.headers.get("retry-after"))
+                    )
+                if not 200 <= status < 300:  # 4xx, and 3xx: a redirect is not an answer
+                    raise RemoteFailedError(f"HTTP {status}")
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) >= MAX_ANSWER_BYTES:
                         break  # keep the start of an oversized answer, read no more
-        except httpx.TransportError as exc:  # refused, reset, protocol errors
+        except httpx.TransportError as exc:  # refused, reset, timeouts, protocol errors
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:  # e.g. a 2xx body that cannot be decoded: not retried
+            raise RemoteFailedError(f"{type(exc).__name__}: {exc}") from exc
         return bytes(body[:MAX_ANSWER_BYTES]).decode("utf-8", "replace")
 
 
