@@ -6,8 +6,8 @@ plain HTTP/1.1 server on trio sockets (keep-alive, Content-Length bodies).
 its first ``hang_first`` calls; ``POST /reject`` always answers 400; ``POST /bad-gzip``
 answers 200 with a body that claims gzip and is not; ``POST /moved`` answers 302;
 ``POST /busy`` answers 429 (``Retry-After: 1``) to each image's first ``busy_first`` calls,
-then like ``/remote``; while ``down`` is set, ``/remote`` answers 503 to every call. ``POST /stats`` keeps
-the JSON report after ``stats_delay_s``. Calls are counted per image name."""
+then like ``/remote``; while ``down`` is set, ``/remote`` answers 503 to every call.
+``POST /stats`` keeps the JSON report after ``stats_delay_s``. Calls are counted per image name."""
 
 from __future__ import annotations
 
