@@ -7,6 +7,7 @@ its first ``hang_first`` calls; ``POST /reject`` always answers 400; ``POST /bad
 answers 200 with a body that claims gzip and is not; ``POST /moved`` answers 302;
 ``POST /busy`` answers 429 (``Retry-After: 1``) to each image's first ``busy_first`` calls,
 then like ``/remote``; while ``down`` is set, ``/remote`` answers 503 to every call.
+Once ``hold_from`` calls have been answered, ``/remote`` holds every new call unanswered.
 ``POST /stats`` keeps the JSON report after ``stats_delay_s``. Calls are counted per image name."""
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ImageServices:
     hang_first: int = 0
     busy_first: int = 0
     down: bool = False
+    hold_from: int | None = None
     port: int = 0
     calls: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
@@ -110,6 +112,8 @@ class ImageServices:
             self.calls[name] += 1
             if self.down:
                 return 503, b'{"error": "down"}'
+            if self.hold_from is not None and self.answered.total() >= self.hold_from:
+                await trio.sleep_forever()
             if self.calls[name] <= self.hang_first:
                 await trio.sleep_forever()
             if self.calls[name] <= self.hang_first + self.fail_first:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import os
 import signal
 import subprocess
 import sys
@@ -219,3 +220,39 @@ def test_unreadable_directories_are_reported_and_make_the_exit_code_1(
     assert code == 1
     assert f"{len([r for r in made if not r.startswith('f2/')])} ok, 0 failed" in captured.out
     assert "1 directories could not be read and were skipped" in captured.err
+
+
+async def test_a_killed_run_loses_no_finished_image(tmp_path: Path) -> None:
+    """SIGKILL (no handler runs, nothing is flushed) while remote calls are in flight: every
+    image the remote had answered is in the journal, so the rerun asks the remote about
+    none of them again. (The calls in flight at the kill had no answer: they are redone.)"""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    made = make_tree(src, 60)
+    services = ImageServices(remote_delay_s=0.02, hold_from=12)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(services.serve)
+        process = await trio.lowlevel.open_process(
+            _command(src, dst, services),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        with trio.fail_after(60):
+            await services.wait_answered(12)
+        await trio.sleep(0.5)  # the client takes in the last answers (no answer comes after)
+        os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        held = {name for name, calls in services.calls.items() if services.answered[name] == 0}
+        answered_first = services.answered.total()
+        assert 1 <= len(held) <= 4  # --concurrency 4
+
+        services.hold_from = None
+        result = await trio.run_process(
+            _command(src, dst, services), cwd=ROOT, capture_stdout=True, capture_stderr=True
+        )
+        nursery.cancel_scope.cancel()
+    assert result.returncode == 0, result.stderr.decode()
+    assert f"{answered_first} skipped as already done" in result.stdout.decode()
+    assert services.answered == dict.fromkeys(made, 1)
+    assert services.calls == {rel: 2 if rel in held else 1 for rel in made}
