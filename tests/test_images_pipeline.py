@@ -319,3 +319,20 @@ async def test_a_bad_entry_is_recorded_failed_and_an_unreadable_directory_counte
     assert (counters.ok, counters.failed) == (len([r for r in made if r[:2] != "f1"]), 1)
     assert counters.snapshot(1.0)["unreadable_dirs"] == 1
     journal.close()
+
+
+async def test_a_remote_outage_pauses_the_run_and_fails_no_image(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    made = make_tree(src, 10)
+    remote = FakeRemote(failures=100)  # an outage of 100 attempts
+    journal = Journal(str(tmp_path / "journal.sqlite3"))
+    counters = Counters(0.0)
+    stages = _stages(
+        src, dst, journal, _instant_cpu, remote=remote, breaker_threshold=4, max_probe_interval_s=5
+    )
+    assert await run_pipeline(stages, counters, Control())
+    assert (counters.ok, counters.failed, counters.remote_failed) == (10, 0, 0)
+    assert set(remote.calls) == set(made)
+    journal.close()

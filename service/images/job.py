@@ -43,7 +43,7 @@ class JobOptions:
     cpu: str = "processes"
     retry_failed: bool = False
     remote_deadline_s: float = 10.0
-    remote_attempts: int = 4
+    remote_attempts: int = 6
     stats_interval_s: float = 5.0
     cpu_timeout_s: float = DEFAULT_CPU_TIMEOUT_S
     #: Count the tree for the progress bar's total (a second, metadata-only walk).

@@ -20,7 +20,7 @@ import trio
 
 from .journal import Journal, Record
 from .paths import journal_key, output_path
-from .remote import Remote, RemoteFailedError, RetryPolicy, call_with_retries
+from .remote import CircuitBreaker, Remote, RemoteFailedError, RetryPolicy, call_with_retries
 from .stats import Counters
 from .steps import ImageFailedError, Processed
 from .walk import Lister, walk_images
@@ -66,6 +66,9 @@ class Stages:
     concurrency: int = 8
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     retry_failed: bool = False
+    #: Failed remote attempts in a row that pause the remote stage (see ``CircuitBreaker``).
+    breaker_threshold: int = 10
+    max_probe_interval_s: float = 60.0
     #: Capacity of each channel; by default twice the stage's width that reads it.
     capacity: int | None = None
     journal_idle_flush_s: float = 1.0
@@ -112,6 +115,9 @@ async def run_pipeline(
     to_remote, remote_in = trio.open_memory_channel[tuple[Job, str, Processed]](remote_cap)
     to_sink, sink_in = trio.open_memory_channel[Record](cpu_cap + remote_cap)
     walked_all = False
+    breaker = CircuitBreaker(
+        stages.breaker_threshold, max_probe_interval_s=stages.max_probe_interval_s
+    )
 
     async def walk(finished: trio.MemorySendChannel[Record]) -> None:
         nonlocal walked_all
@@ -197,6 +203,7 @@ async def run_pipeline(
                         processed.content_type,
                         stages.retry_policy,
                         on_retry=_count_retry,
+                        breaker=breaker,
                     )
                 except RemoteFailedError as exc:
                     counters.remote_failed += 1
