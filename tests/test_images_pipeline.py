@@ -14,7 +14,7 @@ import trio
 
 from service.images.cpu import open_cpu_runner
 from service.images.journal import Journal, Record
-from service.images.pipeline import Control, Stages, WorkerDiedError, run_pipeline
+from service.images.pipeline import WALK_BATCH, Control, Stages, WorkerDiedError, run_pipeline
 from service.images.remote import FakeRemote, RetryPolicy
 from service.images.stats import Counters
 from service.images.steps import Processed, process_file
@@ -336,3 +336,43 @@ async def test_a_remote_outage_pauses_the_run_and_fails_no_image(
     assert (counters.ok, counters.failed, counters.remote_failed) == (10, 0, 0)
     assert set(remote.calls) == set(made)
     journal.close()
+
+
+async def test_a_stalled_pipeline_over_100k_entries_walks_only_what_fits_its_channels(
+    tmp_path: Path,
+) -> None:
+    """Bounded memory for a 100k-entry synthetic tree, in about two seconds: with the CPU
+    stage stalled, the walk stops after the channels' few dozen images and one batch."""
+    tree = SyntheticTree(100_000, fanout=100)
+    walked = 0
+
+    def counting(rel: str) -> Iterator[Entry]:
+        nonlocal walked
+        for entry in tree(rel):
+            walked += not entry.is_dir
+            yield entry
+
+    journal = Journal(str(tmp_path / "journal.sqlite3"))
+    control = Control()
+    stages = Stages(
+        src="/nonexistent",
+        dst=os.fspath(tmp_path),
+        lister=counting,
+        journal=journal,
+        processor=_fake_processor,
+        cpu=StallingCpu(3600.0),
+        workers=4,
+    )
+    tracemalloc.start()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_pipeline, stages, Counters(0.0), control)
+            await trio.sleep(1.5)  # long enough to walk all 100k without back-pressure
+            _, peak = tracemalloc.get_traced_memory()
+            control.abort()
+    finally:
+        tracemalloc.stop()
+        journal.close()
+    # Channels of 8 + 4 tasks + one 256-path batch + the listing of the current directory.
+    assert walked <= 2 * WALK_BATCH + 100
+    assert peak < 500_000  # 100k paths held would be about 9 MB

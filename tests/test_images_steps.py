@@ -140,3 +140,44 @@ def test_a_jpeg_is_written_at_a_quality_that_keeps_detail(tmp_path: Path) -> Non
     default = tmp_path / "default.jpg"
     noisy.save(default)  # Pillow's default quality, 75
     assert (tmp_path / "out.jpg").stat().st_size > 1.3 * default.stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("orientation", "size", "red_corner"),
+    [
+        (1, (200, 100), "top-left"),
+        (2, (200, 100), "top-right"),  # mirrored
+        (3, (200, 100), "bottom-right"),
+        (4, (200, 100), "bottom-left"),  # mirrored
+        (5, (100, 200), "top-left"),  # mirrored and turned
+        (6, (100, 200), "top-right"),
+        (7, (100, 200), "bottom-right"),  # mirrored and turned
+        (8, (100, 200), "bottom-left"),
+    ],
+)
+def test_every_exif_orientation_is_shown_upright(
+    tmp_path: Path, orientation: int, size: tuple[int, int], red_corner: str
+) -> None:
+    src = tmp_path / "in.jpg"
+    save_with_orientation(src, marked(200, 100), orientation)
+    out = tmp_path / "out.png"
+    process_file(str(src), str(out), (1000, 1000), 0)
+    with Image.open(out) as written:
+        assert written.size == size
+        rgb = written.convert("RGB")
+        width, height = size
+        corners = {
+            "top-left": (5, 5),
+            "top-right": (width - 6, 5),
+            "bottom-left": (5, height - 6),
+            "bottom-right": (width - 6, height - 6),
+        }
+        assert [name for name, xy in corners.items() if is_red(rgb.getpixel(xy))] == [red_corner]
+
+
+def test_an_empty_file_is_an_image_failure(tmp_path: Path) -> None:
+    src = tmp_path / "empty.jpg"
+    src.write_bytes(b"")
+    with pytest.raises(ImageFailedError):
+        process_file(str(src), str(tmp_path / "out" / "empty.jpg"), (100, 100), 0)
+    assert not (tmp_path / "out").exists()
