@@ -34,11 +34,12 @@ async def test_a_worker_process_ignores_the_signals_that_stop_the_run() -> None:
 
 
 async def test_an_image_over_its_cpu_deadline_fails_and_its_worker_is_killed() -> None:
-    async with open_cpu_runner("processes", 1, timeout_s=1.0) as cpu:
+    # The deadline also covers starting a fresh worker (1-2 s, more on a busy machine).
+    async with open_cpu_runner("processes", 1, timeout_s=8.0) as cpu:
         with trio.fail_after(60):
             start = trio.current_time()
-            with pytest.raises(ImageFailedError, match="longer than 1 s"):
+            with pytest.raises(ImageFailedError, match="longer than 8 s"):
                 await cpu(_wedged, "a", "b")
-            assert trio.current_time() - start < 30
+            assert trio.current_time() - start < 20
             # The runner still works: a new worker replaces the killed one.
             assert (await cpu(_signalled_then_done, "a", "b")).width == 1
