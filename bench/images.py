@@ -458,6 +458,94 @@ def make_empty_tree(root: Path, files: int, per_dir: int = 1000) -> None:
         (folder / f"i{number:07d}.jpg").touch()
 
 
+# --- memory of the real command, worker processes included ---------------------------
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """RSS of ``pid`` and all its descendants (the CLI and its worker processes), from
+    /proc; 0 for processes that are gone."""
+    total_kb, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo += [int(child) for child in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total_kb / 1024
+
+
+def make_small_images(root: Path, files: int, per_dir: int = 1000) -> None:
+    """``files`` real 48x32 PNGs (each decoded, resized, hashed and written by the run)."""
+    from PIL import Image
+
+    data = Path(root / "_one.png")
+    root.mkdir(parents=True)
+    Image.new("RGB", (48, 32), (200, 90, 40)).save(data)
+    payload = data.read_bytes()
+    data.unlink()
+    for number in range(files):
+        folder = root / f"d{number // per_dir:04d}"
+        if number % per_dir == 0:
+            folder.mkdir()
+        (folder / f"i{number:07d}.png").write_bytes(payload)
+
+
+def cli_memory(files: int, work: Path, base_url: str) -> dict[str, Any]:
+    """Run ``python -m service images process`` (2 worker processes, the fake remote, a
+    stats endpoint) over ``files`` real small images; sample the RSS of the whole process
+    tree every 0.1 s and keep the peak."""
+    src, dst = work / f"cli-src-{files}", work / f"cli-dst-{files}"
+    make_small_images(src, files)
+    command = [
+        sys.executable, "-m", "service", "images", "process", str(src), str(dst),
+        "--workers", "2", "--concurrency", "16", "--max-size", "32x32",
+        "--remote-url", f"{base_url}/remote", "--stats-url", f"{base_url}/stats",
+    ]  # fmt: skip
+    start = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak, samples = 0.0, []
+    while process.poll() is None:
+        rss = _tree_rss_mb(process.pid)
+        peak = max(peak, rss)
+        samples.append(rss)
+        time.sleep(0.1)
+    out, err = process.communicate()
+    seconds = time.monotonic() - start
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.rmtree(dst, ignore_errors=True)
+    if process.returncode != 0:
+        raise RuntimeError(f"the CLI run failed ({process.returncode}): {err.decode()[-2000:]}")
+    middle = samples[len(samples) // 4 : 3 * len(samples) // 4] or samples
+    return {
+        "files": files,
+        "workers": 2,
+        "seconds": round(seconds, 1),
+        "images_per_s": round(files / seconds, 1),
+        "peak_tree_rss_mb": round(peak, 1),
+        "median_tree_rss_mb_mid_run": round(sorted(middle)[len(middle) // 2], 1),
+        "summary": out.decode().strip().split("; journal ")[0],
+    }
+
+
+def measure_cli_memory(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    work = Path(tempfile.mkdtemp(prefix="bench-images-cli-"))
+    rows = []
+    try:
+        with fake_services() as base_url:
+            for files in sizes:
+                rows.append(cli_memory(files, work, base_url))
+                print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
 # --- the whole benchmark ----------------------------------------------------------------
 
 
@@ -468,6 +556,8 @@ NAIVE_THREADS = (1, 2, 4, 8, 16, 64)
 #: Each configuration runs this many times, interleaved with the others; the best run is
 #: kept (the machine is shared: a run's worst enemy is another job, not its own design).
 REPEATS = 3
+#: Files of the real command's memory runs (``python -m bench.images cli-memory``).
+CLI_SIZES = (10_000, 100_000)
 
 
 def _keep_best(best: dict[tuple[Any, ...], dict[str, Any]], row: dict[str, Any]) -> None:
@@ -614,7 +704,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("what", nargs="?", default="all", choices=("all", "fakes", "memory"))
+    parser.add_argument(
+        "what", nargs="?", default="all", choices=("all", "fakes", "memory", "cli-memory")
+    )
     parser.add_argument("args", nargs="*")
     parser.add_argument("--duration", type=float, default=2.5, help="seconds per throughput run")
     parser.add_argument("--million", type=int, default=1_000_000, help="the largest size")
@@ -626,6 +718,18 @@ def main() -> None:
         mode, files = args.args[0], int(args.args[1])
         tree = args.args[2] if len(args.args) > 2 else None
         print(json.dumps(memory_run(mode, files, tree)))
+        return
+
+    if args.what == "cli-memory":
+        sizes = tuple(int(size) for size in args.args) or CLI_SIZES
+        measured = {
+            "what": "peak RSS of the real command's process tree (the CLI and its 2 worker"
+            " processes), small real PNGs, fake remote (30 ms) and stats endpoint",
+            "load_average_at_start": os.getloadavg(),
+            "runs": measure_cli_memory(sizes),
+        }
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "images-cli-memory.json").write_text(json.dumps(measured, indent=2) + "\n")
         return
 
     started = time.monotonic()

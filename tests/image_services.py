@@ -3,8 +3,12 @@ plain HTTP/1.1 server on trio sockets (keep-alive, Content-Length bodies).
 
 ``POST /remote`` answers ``{"bytes": N}`` after ``remote_delay_s``; each image (header
 ``X-Image-Name``) gets a 503 for its first ``fail_first`` calls and no answer at all for
-its first ``hang_first`` calls; ``POST /reject`` always answers 400. ``POST /stats`` keeps
-the JSON report after ``stats_delay_s``. Calls are counted per image name."""
+its first ``hang_first`` calls; ``POST /reject`` always answers 400; ``POST /bad-gzip``
+answers 200 with a body that claims gzip and is not; ``POST /moved`` answers 302;
+``POST /busy`` answers 429 (``Retry-After: 1``) to each image's first ``busy_first`` calls,
+then like ``/remote``; while ``down`` is set, ``/remote`` answers 503 to every call.
+Once ``hold_from`` calls have been answered, ``/remote`` holds every new call unanswered.
+``POST /stats`` keeps the JSON report after ``stats_delay_s``. Calls are counted per image name."""
 
 from __future__ import annotations
 
@@ -19,6 +23,12 @@ import trio
 __all__ = ["ImageServices"]
 
 _MAX_HEAD = 16 * 1024
+#: Headers some answers carry besides Content-Type and Content-Length.
+_EXTRA_HEADERS = {
+    ("/bad-gzip", 200): "Content-Encoding: gzip\r\n",
+    ("/moved", 302): "Location: /remote\r\n",
+    ("/busy", 429): "Retry-After: 1\r\n",
+}
 
 
 @dataclass
@@ -27,6 +37,9 @@ class ImageServices:
     stats_delay_s: float = 0.0
     fail_first: int = 0
     hang_first: int = 0
+    busy_first: int = 0
+    down: bool = False
+    hold_from: int | None = None
     port: int = 0
     calls: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
@@ -75,8 +88,9 @@ class ImageServices:
                         buffer += data
                     body, buffer = buffer[:length], buffer[length:]
                     status, answer = await self._respond(path, headers, body)
+                    extra = _EXTRA_HEADERS.get((path, status), "")
                     await stream.send_all(
-                        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}"
                         f"Content-Length: {len(answer)}\r\n\r\n".encode()
                         + answer
                     )
@@ -84,9 +98,22 @@ class ImageServices:
             pass
 
     async def _respond(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        if path in ("/bad-gzip", "/moved"):
+            self.calls[unquote(headers.get("x-image-name", ""))] += 1
+            return (200, b"this is not gzip") if path == "/bad-gzip" else (302, b"{}")
+        if path == "/busy":
+            name = unquote(headers.get("x-image-name", ""))
+            self.calls[name] += 1
+            if self.calls[name] <= self.busy_first:
+                return 429, b'{"error": "slow down"}'
+            return 200, orjson.dumps({"bytes": len(body)})
         if path == "/remote":
             name = unquote(headers.get("x-image-name", ""))
             self.calls[name] += 1
+            if self.down:
+                return 503, b'{"error": "down"}'
+            if self.hold_from is not None and self.answered.total() >= self.hold_from:
+                await trio.sleep_forever()
             if self.calls[name] <= self.hang_first:
                 await trio.sleep_forever()
             if self.calls[name] <= self.hang_first + self.fail_first:

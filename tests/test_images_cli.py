@@ -3,9 +3,13 @@ and stats servers, stopped by a signal in the middle and rerun; bad input."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -125,3 +129,130 @@ def test_a_run_without_remote_or_stats_records_null_answers(
     assert kept.status == "ok"
     assert kept.remote is None
     journal.close()
+
+
+@pytest.mark.parametrize("option", ["--stats-interval", "--remote-timeout", "--cpu-timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_durations_must_be_positive_and_finite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["images", "process", str(tmp_path), str(tmp_path / "out"), f"{option}={value}"])
+    assert exit_info.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_a_crash_inside_the_run_is_one_clear_line_and_its_own_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(tmp_path / "in", 3)
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("service.images.job.process_file", disk_full)
+    code = main(
+        ["images", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--cpu", "threads"]
+    )
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "crashed: cannot write the output: [Errno 28] No space left on device" in err
+    assert "Traceback" not in err
+
+
+def test_a_second_run_on_the_same_dst_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_tree(tmp_path / "in", 1)
+    (tmp_path / "out").mkdir()
+    with open(tmp_path / "out" / "images.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a run in progress holds it
+        code = main(["images", "process", str(tmp_path / "in"), str(tmp_path / "out")])
+    assert code == 2
+    assert "another run is using this DST" in capsys.readouterr().err
+    assert not (tmp_path / "out" / JOURNAL_NAME).exists()
+
+
+def test_half_written_outputs_of_a_crashed_run_are_removed_and_only_those(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_tree(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    (out / "ab" / "cd").mkdir(parents=True)
+    (out / "ab" / "cd" / "0123-x.png.partial").write_bytes(b"half")
+    (out / "ab" / "cd" / "0123-y.png").write_bytes(b"whole")
+    (out / "notes").mkdir()
+    (out / "notes" / "mine.partial").write_bytes(b"not ours")
+    (out / "images.lock").write_bytes(b"running\n")  # the last run never ended cleanly
+    assert main(["images", "process", str(tmp_path / "in"), str(out), "--cpu", "threads"]) == 0
+    assert "removed 1 half-written outputs" in capsys.readouterr().err
+    assert not (out / "ab" / "cd" / "0123-x.png.partial").exists()
+    assert (out / "ab" / "cd" / "0123-y.png").exists()
+    assert (out / "notes" / "mine.partial").exists()
+    assert list(out.rglob("*.partial")) == [out / "notes" / "mine.partial"]
+    # This run ended cleanly: the next one has nothing to clean.
+    assert main(["images", "process", str(tmp_path / "in"), str(out), "--cpu", "threads"]) == 0
+    assert "half-written" not in capsys.readouterr().err
+
+
+def test_unreadable_directories_are_reported_and_make_the_exit_code_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.images import walk
+
+    made = make_tree(tmp_path / "in", 6)
+
+    def lister(root: str, *, exclude: str | None = None) -> walk.Lister:
+        real = walk.os_lister(root, exclude=exclude)
+
+        def list_dir(rel: str) -> Iterator[walk.Entry]:
+            if rel == "f2":
+                raise PermissionError(errno.EACCES, "Permission denied", rel)
+            yield from real(rel)
+
+        return list_dir
+
+    monkeypatch.setattr("service.images.job.os_lister", lister)
+    code = main(
+        ["images", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--cpu", "threads"]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"{len([r for r in made if not r.startswith('f2/')])} ok, 0 failed" in captured.out
+    assert "1 directories could not be read and were skipped" in captured.err
+
+
+async def test_a_killed_run_loses_no_finished_image(tmp_path: Path) -> None:
+    """SIGKILL (no handler runs, nothing is flushed) while remote calls are in flight: every
+    image the remote had answered is in the journal, so the rerun asks the remote about
+    none of them again. (The calls in flight at the kill had no answer: they are redone.)"""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    made = make_tree(src, 60)
+    services = ImageServices(remote_delay_s=0.02, hold_from=12)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(services.serve)
+        process = await trio.lowlevel.open_process(
+            _command(src, dst, services),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        with trio.fail_after(60):
+            await services.wait_answered(12)
+        await trio.sleep(0.5)  # the client takes in the last answers (no answer comes after)
+        os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        held = {name for name, calls in services.calls.items() if services.answered[name] == 0}
+        answered_first = services.answered.total()
+        assert 1 <= len(held) <= 4  # --concurrency 4
+
+        services.hold_from = None
+        result = await trio.run_process(
+            _command(src, dst, services), cwd=ROOT, capture_stdout=True, capture_stderr=True
+        )
+        nursery.cancel_scope.cancel()
+    assert result.returncode == 0, result.stderr.decode()
+    assert f"{answered_first} skipped as already done" in result.stdout.decode()
+    assert services.answered == dict.fromkeys(made, 1)
+    assert services.calls == {rel: 2 if rel in held else 1 for rel in made}

@@ -58,3 +58,19 @@ def test_directories_that_could_lose_inputs_are_refused(
     (tmp_path / "file").write_text("x")
     with pytest.raises(DirectoryError, match=message):
         check_directories(str(tmp_path / src), str(tmp_path / dst))
+
+
+@pytest.mark.parametrize("char", ["a", "é", "水", "\U0001d400"])  # 1 to 4 bytes in UTF-8
+def test_an_output_name_stays_within_255_bytes_with_its_partial_suffix(char: str) -> None:
+    name = output_path(f"dir/{char * 250}.jpeg").rsplit("/", 1)[1]
+    assert len(f"{name}.partial".encode()) <= 255
+    assert name.endswith(".jpeg")
+    assert char in name  # the start of the stem is kept
+
+
+def test_the_journal_key_is_one_to_one_for_names_that_are_not_utf8() -> None:
+    raw = b"caf\xe9.png".decode("utf-8", "surrogateescape")
+    literal = "caf\\xe9.png"  # a real name with a backslash in it
+    assert journal_key(raw) != journal_key(literal)
+    assert output_path(raw) != output_path(literal)
+    assert journal_key("plain/é.png") == "plain/é.png"

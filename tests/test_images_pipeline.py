@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,11 @@ import trio
 
 from service.images.cpu import open_cpu_runner
 from service.images.journal import Journal, Record
-from service.images.pipeline import Control, Stages, run_pipeline
+from service.images.pipeline import WALK_BATCH, Control, Stages, WorkerDiedError, run_pipeline
 from service.images.remote import FakeRemote, RetryPolicy
 from service.images.stats import Counters
 from service.images.steps import Processed, process_file
-from service.images.walk import SyntheticTree, os_lister
+from service.images.walk import Entry, SyntheticTree, os_lister
 from tests.image_samples import make_tree
 
 
@@ -217,3 +218,161 @@ async def test_pipeline_memory_is_flat_as_the_tree_grows(
     # few hundred in its channels and the walker's batch.
     assert large < 1_000_000
     assert large < 1.3 * small + 100_000
+
+
+async def _instant_cpu(processor: object, src: str, dst: str) -> Processed:
+    return _fake_processor(src, dst)
+
+
+async def _wait_until(condition: Callable[[], bool]) -> None:
+    with trio.fail_after(20):
+        while not condition():  # noqa: ASYNC110 (polls state the fakes change, no event)
+            await trio.sleep(0.01)
+
+
+async def test_an_aborted_run_is_not_complete_even_when_the_walk_had_ended(
+    tmp_path: Path,
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_tree(src, 3)
+    remote = FakeRemote(failures=100, hang=True)
+    journal = Journal(str(tmp_path / "journal.sqlite3"))
+    control = Control()
+    stages = _stages(src, dst, journal, _instant_cpu, remote=remote)
+    completed: list[bool] = []
+
+    async def run() -> None:
+        completed.append(await run_pipeline(stages, Counters(0.0), control))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        await _wait_until(lambda: len(remote.calls) == 3)  # all walked, all hanging
+        control.abort()
+    assert completed == [False]
+    journal.close()
+
+
+async def test_after_a_stop_queued_images_are_not_sent_to_the_remote(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_tree(src, 20)
+    remote = FakeRemote(delay_s=0.3)
+    journal = Journal(str(tmp_path / "journal.sqlite3"))
+    control = Control()
+    counters = Counters(0.0)
+    stages = _stages(src, dst, journal, _instant_cpu, remote=remote, concurrency=1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_pipeline, stages, counters, control)
+        await _wait_until(lambda: len(remote.calls) == 1)
+        control.stop()
+    # Only the call in flight finished; the queued images are left for the rerun.
+    assert sum(remote.calls.values()) == 1
+    assert journal.counts() == {"ok": 1}
+    journal.close()
+
+
+async def test_a_worker_killed_by_the_stop_leaves_its_image_undone(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_tree(src, 4)
+    journal = Journal(str(tmp_path / "journal.sqlite3"))
+    control = Control()
+
+    async def dying_cpu(processor: object, src: str, dst: str) -> Processed:
+        await _wait_until(lambda: control.stopped)
+        raise WorkerDiedError("the worker process died")
+
+    counters = Counters(0.0)
+    stages = _stages(src, dst, journal, dying_cpu)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_pipeline, stages, counters, control)
+        await trio.sleep(0.2)
+        control.stop()
+    assert journal.counts() == {}
+    assert counters.failed == 0
+    journal.close()
+
+
+async def test_a_bad_entry_is_recorded_failed_and_an_unreadable_directory_counted(
+    tmp_path: Path,
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    made = make_tree(src, 6)
+    (src / "f0" / "loop.jpg").symlink_to("loop.jpg")
+    real = os_lister(str(src))
+
+    def lister(rel: str) -> Iterator[Entry]:
+        if rel == "f1":
+            raise PermissionError(13, "Permission denied", rel)
+        yield from real(rel)
+
+    journal = Journal(str(tmp_path / "journal.sqlite3"))
+    counters = Counters(0.0)
+    async with open_cpu_runner("threads", 2) as cpu:
+        assert await run_pipeline(
+            _stages(src, dst, journal, cpu, lister=lister), counters, Control()
+        )
+    bad = journal.get("f0/loop.jpg")
+    assert bad is not None
+    assert bad.status == "failed"
+    assert bad.error is not None
+    assert "symbolic links" in bad.error
+    assert counters.unreadable_dirs == 1
+    assert (counters.ok, counters.failed) == (len([r for r in made if r[:2] != "f1"]), 1)
+    assert counters.snapshot(1.0)["unreadable_dirs"] == 1
+    journal.close()
+
+
+async def test_a_remote_outage_pauses_the_run_and_fails_no_image(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    made = make_tree(src, 10)
+    remote = FakeRemote(failures=100)  # an outage of 100 attempts
+    journal = Journal(str(tmp_path / "journal.sqlite3"))
+    counters = Counters(0.0)
+    stages = _stages(
+        src, dst, journal, _instant_cpu, remote=remote, breaker_threshold=4, max_probe_interval_s=5
+    )
+    assert await run_pipeline(stages, counters, Control())
+    assert (counters.ok, counters.failed, counters.remote_failed) == (10, 0, 0)
+    assert set(remote.calls) == set(made)
+    journal.close()
+
+
+async def test_a_stalled_pipeline_over_100k_entries_walks_only_what_fits_its_channels(
+    tmp_path: Path,
+) -> None:
+    """Bounded memory for a 100k-entry synthetic tree, in about two seconds: with the CPU
+    stage stalled, the walk stops after the channels' few dozen images and one batch."""
+    tree = SyntheticTree(100_000, fanout=100)
+    walked = 0
+
+    def counting(rel: str) -> Iterator[Entry]:
+        nonlocal walked
+        for entry in tree(rel):
+            walked += not entry.is_dir
+            yield entry
+
+    journal = Journal(str(tmp_path / "journal.sqlite3"))
+    control = Control()
+    stages = Stages(
+        src="/nonexistent",
+        dst=os.fspath(tmp_path),
+        lister=counting,
+        journal=journal,
+        processor=_fake_processor,
+        cpu=StallingCpu(3600.0),
+        workers=4,
+    )
+    tracemalloc.start()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_pipeline, stages, Counters(0.0), control)
+            await trio.sleep(1.5)  # long enough to walk all 100k without back-pressure
+            _, peak = tracemalloc.get_traced_memory()
+            control.abort()
+    finally:
+        tracemalloc.stop()
+        journal.close()
+    # Channels of 8 + 4 tasks + one 256-path batch + the listing of the current directory.
+    assert walked <= 2 * WALK_BATCH + 100
+    assert peak < 500_000  # 100k paths held would be about 9 MB

@@ -8,11 +8,13 @@ import pytest
 import trio
 
 from service.images.remote import (
+    CircuitBreaker,
     FakeRemote,
     HttpRemote,
     RemoteFailedError,
     RetryPolicy,
     call_with_retries,
+    parse_retry_after,
 )
 from tests.image_services import ImageServices
 
@@ -125,3 +127,71 @@ async def test_a_refused_connection_is_retried_then_fails() -> None:
         policy = RetryPolicy(attempts=2, deadline_s=2.0, backoff_s=0.01)
         with pytest.raises(RemoteFailedError, match="ConnectError"):
             await call_with_retries(remote, "a.png", b"x", "image/png", policy)
+
+
+async def test_a_2xx_answer_with_a_body_that_cannot_be_decoded_fails_the_image() -> None:
+    services = ImageServices()
+    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=None) as client:
+        await nursery.start(services.serve)
+        remote = HttpRemote(client, services.url("/bad-gzip"))
+        with pytest.raises(RemoteFailedError, match="DecodingError"):
+            await call_with_retries(remote, "a.png", b"x", "image/png", POLICY)
+        nursery.cancel_scope.cancel()
+    assert services.calls == {"a.png": 1}  # not worth retrying
+
+
+async def test_a_redirect_is_not_an_answer() -> None:
+    services = ImageServices()
+    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=None) as client:
+        await nursery.start(services.serve)
+        remote = HttpRemote(client, services.url("/moved"))
+        with pytest.raises(RemoteFailedError, match="HTTP 302"):
+            await call_with_retries(remote, "a.png", b"x", "image/png", POLICY)
+        nursery.cancel_scope.cancel()
+    assert services.calls == {"a.png": 1}
+
+
+async def test_a_429_is_retried_after_the_time_the_server_asks_for() -> None:
+    services = ImageServices(busy_first=1)
+    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=None) as client:
+        await nursery.start(services.serve)
+        remote = HttpRemote(client, services.url("/busy"))
+        policy = RetryPolicy(attempts=3, deadline_s=5.0, backoff_s=0.01)
+        start = trio.current_time()
+        answer = await call_with_retries(remote, "a.png", b"xy", "image/png", policy)
+        elapsed = trio.current_time() - start
+        nursery.cancel_scope.cancel()
+    assert answer == '{"bytes":2}'
+    assert services.calls == {"a.png": 2}
+    assert elapsed >= 1.0  # Retry-After: 1, not the 0.01 s backoff
+
+
+async def test_an_outage_pauses_the_calls_instead_of_failing_every_image(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    remote = FakeRemote(failures=200)  # down for 200 attempts, then fine
+    breaker = CircuitBreaker(threshold=5, probe_interval_s=1.0, max_probe_interval_s=10.0)
+    answers: list[str] = []
+
+    async def one(name: str) -> None:
+        answers.append(
+            await call_with_retries(remote, name, b"x", "image/png", POLICY, breaker=breaker)
+        )
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for number in range(8):
+            nursery.start_soon(one, f"{number}.png")
+    assert answers == ['{"ok": true}'] * 8  # POLICY alone gives up after 3 attempts each
+    assert breaker.openings == 1
+    assert not breaker.is_open
+    # While open, one probe at a time at most 10 s apart: about 200 x 10 s.
+    assert 1500 < trio.current_time() - start < 2200
+
+
+def test_retry_after_is_read_in_seconds() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 0.5 ") == 0.5
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert parse_retry_after("-1") is None
+    assert parse_retry_after(None) is None

@@ -3,16 +3,19 @@ corrupt image as an image failure."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from service.images.steps import (
     ImageFailedError,
     fit_within,
     perceptual_hash,
     process_file,
+    stops_the_run,
     transform,
 )
 from tests.image_samples import FORMATS, is_red, marked, save_with_orientation
@@ -102,3 +105,79 @@ def test_the_perceptual_hash_is_stable_and_tells_images_apart() -> None:
     distance_other = bin(perceptual_hash(a) ^ perceptual_hash(other)).count("1")
     assert distance_similar <= 6
     assert distance_other >= 10
+
+
+def test_an_output_the_file_system_refuses_fails_that_image_only(tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    marked(40, 20).save(src)
+    with pytest.raises(ImageFailedError, match="name too long"):
+        process_file(str(src), str(tmp_path / "out" / ("x" * 300 + ".png")), (10, 10), 0)
+
+
+def test_only_a_full_read_only_or_failing_disk_stops_the_run() -> None:
+    for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO):
+        assert stops_the_run(OSError(code, os.strerror(code)))
+    for code in (errno.ENAMETOOLONG, errno.EACCES, errno.ENOENT, errno.EEXIST):
+        assert not stops_the_run(OSError(code, os.strerror(code)))
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG"])
+def test_the_colour_profile_is_kept(tmp_path: Path, image_format: str) -> None:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / f"in{FORMATS[image_format]}"
+    marked(80, 40).save(src, format=image_format, icc_profile=profile)
+    out = tmp_path / f"out{FORMATS[image_format]}"
+    process_file(str(src), str(out), (40, 40), 0)
+    with Image.open(out) as written:
+        assert written.info.get("icc_profile") == profile
+
+
+def test_a_jpeg_is_written_at_a_quality_that_keeps_detail(tmp_path: Path) -> None:
+    src = tmp_path / "in.jpg"
+    noisy = Image.effect_noise((256, 256), 64).convert("RGB")
+    noisy.save(src, quality=95)
+    process_file(str(src), str(tmp_path / "out.jpg"), (256, 256), 0)
+    default = tmp_path / "default.jpg"
+    noisy.save(default)  # Pillow's default quality, 75
+    assert (tmp_path / "out.jpg").stat().st_size > 1.3 * default.stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("orientation", "size", "red_corner"),
+    [
+        (1, (200, 100), "top-left"),
+        (2, (200, 100), "top-right"),  # mirrored
+        (3, (200, 100), "bottom-right"),
+        (4, (200, 100), "bottom-left"),  # mirrored
+        (5, (100, 200), "top-left"),  # mirrored and turned
+        (6, (100, 200), "top-right"),
+        (7, (100, 200), "bottom-right"),  # mirrored and turned
+        (8, (100, 200), "bottom-left"),
+    ],
+)
+def test_every_exif_orientation_is_shown_upright(
+    tmp_path: Path, orientation: int, size: tuple[int, int], red_corner: str
+) -> None:
+    src = tmp_path / "in.jpg"
+    save_with_orientation(src, marked(200, 100), orientation)
+    out = tmp_path / "out.png"
+    process_file(str(src), str(out), (1000, 1000), 0)
+    with Image.open(out) as written:
+        assert written.size == size
+        rgb = written.convert("RGB")
+        width, height = size
+        corners = {
+            "top-left": (5, 5),
+            "top-right": (width - 6, 5),
+            "bottom-left": (5, height - 6),
+            "bottom-right": (width - 6, height - 6),
+        }
+        assert [name for name, xy in corners.items() if is_red(rgb.getpixel(xy))] == [red_corner]
+
+
+def test_an_empty_file_is_an_image_failure(tmp_path: Path) -> None:
+    src = tmp_path / "empty.jpg"
+    src.write_bytes(b"")
+    with pytest.raises(ImageFailedError):
+        process_file(str(src), str(tmp_path / "out" / "empty.jpg"), (100, 100), 0)
+    assert not (tmp_path / "out").exists()

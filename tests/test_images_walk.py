@@ -69,3 +69,25 @@ def test_walking_100k_entries_holds_one_listing_per_level_not_every_path(files: 
     # 100 entries per level of the tree.
     assert large < 300_000
     assert large < 1.5 * small + 50_000
+
+
+def test_an_entry_that_cannot_be_examined_is_reported_and_its_siblings_are_walked(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")  # stat: ELOOP
+    (tmp_path / "loop.txt").symlink_to("loop.txt")  # not an image name: left out silently
+    (tmp_path / "z.png").write_bytes(b"")
+    bad: list[tuple[str, str]] = []
+    unreadable: list[str] = []
+    walked = list(
+        walk_images(
+            os_lister(str(tmp_path)),
+            on_error=lambda rel, exc: unreadable.append(rel),
+            on_bad_entry=lambda rel, error: bad.append((rel, error)),
+        )
+    )
+    assert walked == ["a.png", "z.png"]
+    assert unreadable == []
+    assert [rel for rel, _ in bad] == ["loop.jpg"]
+    assert "symbolic links" in bad[0][1]

@@ -11,10 +11,14 @@ from typing import Any
 
 __all__ = ["add_commands", "parse_size"]
 
-#: Exit codes: 0 all done; 1 done, some images failed (in the journal); 2 usage or setup
-#: error; 130 stopped by a signal (rerun to resume).
+#: Exit codes: 0 all done; 1 done, but some images failed (in the journal) or some
+#: directories could not be read (skipped); 2 usage or setup error (bad option, SRC/DST
+#: refused, DST used by another run, journal made with other options); 3 the run crashed
+#: (the disk full, read-only or failing, or a bug: what is recorded stays, rerun to
+#: resume); 130 stopped by a signal (rerun to resume).
 EXIT_FAILED_IMAGES = 1
 EXIT_USAGE = 2
+EXIT_CRASHED = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -33,6 +37,16 @@ def _positive(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {raw!r}")
     return value
 
 
@@ -89,10 +103,21 @@ def add_commands(commands: Any) -> None:
         "--retry-failed", action="store_true", help="redo the images the journal has as failed"
     )
     process.add_argument(
-        "--remote-timeout", type=float, default=10.0, help="seconds per remote attempt (10)"
+        "--remote-timeout", type=_seconds, default=10.0, help="seconds per remote attempt (10)"
     )
     process.add_argument(
-        "--stats-interval", type=float, default=5.0, help="seconds between reports (5)"
+        "--stats-interval", type=_seconds, default=5.0, help="seconds between reports (5)"
+    )
+    process.add_argument(
+        "--cpu-timeout",
+        type=_seconds,
+        default=60.0,
+        help="seconds one image may take in the CPU step; then it fails (60)",
+    )
+    process.add_argument(
+        "--no-count",
+        action="store_true",
+        help="do not count the tree for the progress bar's total (saves a second walk)",
     )
     process.set_defaults(run=_process)
 
@@ -100,7 +125,7 @@ def add_commands(commands: Any) -> None:
 def _process(args: argparse.Namespace) -> int:
     import trio
 
-    from .job import JobOptions, run_job
+    from .job import JobOptions, JobResult, run_job
     from .journal import JournalError
     from .paths import DirectoryError
     from .progress import ProgressView, RichProgress
@@ -118,6 +143,8 @@ def _process(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         remote_deadline_s=args.remote_timeout,
         stats_interval_s=args.stats_interval,
+        cpu_timeout_s=args.cpu_timeout,
+        count=not args.no_count,
     )
 
     def say(message: str) -> None:
@@ -125,14 +152,23 @@ def _process(args: argparse.Namespace) -> int:
 
     progress: ProgressView | None = RichProgress() if sys.stderr.isatty() else None
     started = time.monotonic()
+    result: JobResult | None = None
+    code = 0
+    # Errors from inside the run's nurseries arrive wrapped in ExceptionGroups.
     try:
         result = trio.run(lambda: run_job(options, progress=progress, say=say))
-    except (DirectoryError, JournalError) as exc:
-        say(f"error: {exc}")
-        return EXIT_USAGE
-    except OSError as exc:
-        say(f"error: cannot write the output: {exc}")
-        return EXIT_USAGE
+    except* (DirectoryError, JournalError) as group:
+        say(f"error: {_first(group)}")
+        code = EXIT_USAGE
+    except* OSError as group:
+        say(f"crashed: cannot write the output: {_first(group)} (what is recorded stays)")
+        code = EXIT_CRASHED
+    except* Exception as group:
+        error = _first(group)
+        say(f"crashed: {type(error).__name__}: {error} (what is recorded stays; rerun)")
+        code = EXIT_CRASHED
+    if result is None:
+        return code or EXIT_CRASHED
     elapsed = time.monotonic() - started
     counters = result.counters
     rate = counters.done / elapsed if elapsed > 0 else 0.0
@@ -143,10 +179,22 @@ def _process(args: argparse.Namespace) -> int:
         f"{rate:.1f} images/s; journal {result.journal_path}",
         flush=True,
     )
+    if counters.unreadable_dirs:
+        say(f"{counters.unreadable_dirs} directories could not be read and were skipped")
     if not result.completed:
         say("stopped before the end: rerun the same command to resume")
         return EXIT_INTERRUPTED
     if counters.failed:
         say(f"{counters.failed} images failed (status 'failed' in the journal; --retry-failed)")
+    if counters.failed or counters.unreadable_dirs:
         return EXIT_FAILED_IMAGES
     return 0
+
+
+def _first(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first leaf error of a (possibly nested) group."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    assert isinstance(error, Exception)
+    return error

@@ -14,7 +14,8 @@ from itertools import islice
 import httpx
 import trio
 
-from .cpu import open_cpu_runner
+from .cpu import DEFAULT_CPU_TIMEOUT_S, open_cpu_runner
+from .dstlock import DstLock, remove_partials
 from .journal import JOURNAL_NAME, Journal, Record
 from .paths import check_directories
 from .pipeline import Control, Stages, run_pipeline
@@ -42,13 +43,16 @@ class JobOptions:
     cpu: str = "processes"
     retry_failed: bool = False
     remote_deadline_s: float = 10.0
-    remote_attempts: int = 4
+    remote_attempts: int = 6
     stats_interval_s: float = 5.0
+    cpu_timeout_s: float = DEFAULT_CPU_TIMEOUT_S
+    #: Count the tree for the progress bar's total (a second, metadata-only walk).
+    count: bool = True
 
 
 @dataclass
 class JobResult:
-    completed: bool  # False: stopped by a signal (the rerun resumes)
+    completed: bool  # False: stopped by a signal or aborted (the rerun resumes)
     counters: Counters
     journal_path: str
     signals: list[int] = field(default_factory=list)
@@ -63,10 +67,33 @@ async def run_job(
     control: Control | None = None,
 ) -> JobResult:
     """Process the tree; the first SIGINT or SIGTERM stops the walk and lets the images in
-    flight finish and be recorded, a second one stops at once (what is recorded stays)."""
+    flight finish and be recorded, a second one stops at once (what is recorded stays).
+    One run per DST at a time (``DstBusyError``); after a run that did not end cleanly the
+    half-written outputs it left are removed first."""
     src, exclude, dst = _prepare_directories(options)
-    view = progress or NullProgress()
     control = control or Control()
+    with DstLock(dst) as lock:
+        if lock.unclean:
+            removed = await trio.to_thread.run_sync(remove_partials, dst)
+            say(f"the last run did not end cleanly: removed {removed} half-written outputs")
+        result = await _run_locked(
+            options, src, exclude, dst, progress or NullProgress(), say, handle_signals, control
+        )
+        if not control.aborted:  # an abort may kill workers mid-write
+            lock.ended_cleanly()
+    return result
+
+
+async def _run_locked(
+    options: JobOptions,
+    src: str,
+    exclude: str | None,
+    dst: str,
+    view: ProgressView,
+    say: Callable[[str], None],
+    handle_signals: bool,
+    control: Control,
+) -> JobResult:
     journal = Journal(os.path.join(dst, JOURNAL_NAME))
     counters = Counters(started_at=trio.current_time())
     result = JobResult(False, counters, journal.path)
@@ -88,7 +115,7 @@ async def run_job(
                     max_connections=connections, max_keepalive_connections=connections
                 ),
             ) as client,
-            open_cpu_runner(options.cpu, options.workers) as cpu,
+            open_cpu_runner(options.cpu, options.workers, timeout_s=options.cpu_timeout_s) as cpu,
             trio.open_nursery() as nursery,
         ):
             if handle_signals:
@@ -100,7 +127,7 @@ async def run_job(
                         serve_stats, stats, counters, interval_s=options.stats_interval_s
                     )
                 )
-            if not isinstance(view, NullProgress):
+            if options.count and not isinstance(view, NullProgress):
                 nursery.start_soon(_count_tree, lister, found, on_record)
             stages = Stages(
                 src=src,

@@ -1,6 +1,8 @@
 """The journal: one SQLite file in DST with a row per finished image (its results, or why
-it failed), so a rerun skips what is done. Writes are grouped into few transactions; a
-lookup is one indexed query per batch of walked paths."""
+it failed), so a rerun skips what is done. Each record is committed at once (WAL with
+``synchronous=NORMAL``: a commit is an append to the WAL file, no fsync, some tens of
+microseconds), so a crash redoes no finished image; a lookup is one indexed query per
+batch of walked paths."""
 
 from __future__ import annotations
 
@@ -55,17 +57,16 @@ def _signed(value: int | None) -> int | None:
 
 
 class Journal:
-    """The journal of one DST. Writes go into an open transaction that is committed every
-    ``commit_every`` records or ``commit_interval_s`` seconds, and by ``flush``/``close``;
-    lookups on the same connection see uncommitted rows too.
+    """The journal of one DST. Each record is committed at once by default; ``commit_every``
+    records or ``commit_interval_s`` seconds group them (for measurements), and
+    ``flush``/``close`` commit the rest; lookups on the same connection see uncommitted
+    rows too.
 
-    Durability: WAL mode with ``synchronous=NORMAL``: a committed batch survives the process
-    being killed; a crash loses at most the batch not yet committed (those images are done
-    again on the rerun). Single-threaded: use it from the one thread that opened it."""
+    Durability: WAL mode with ``synchronous=NORMAL``: a committed record survives the
+    process being killed (SIGKILL, a crash; not a power cut, whose last commits the OS may
+    not have written yet). Single-threaded: use it from the one thread that opened it."""
 
-    def __init__(
-        self, path: str, *, commit_every: int = 500, commit_interval_s: float = 1.0
-    ) -> None:
+    def __init__(self, path: str, *, commit_every: int = 1, commit_interval_s: float = 1.0) -> None:
         self.path = path
         self._commit_every = commit_every
         self._commit_interval_s = commit_interval_s

@@ -9,8 +9,10 @@ import posixpath
 
 __all__ = ["DirectoryError", "check_directories", "journal_key", "output_path"]
 
-#: Longest original stem kept in an output name (the full name stays under 255 bytes).
-_STEM_CHARS = 60
+#: Longest original stem kept in an output name, in UTF-8 bytes: with the 16-character
+#: hash, its dash, a suffix of at most 5 and ``.partial`` the name stays far below the
+#: 255 bytes a file name may have.
+_STEM_BYTES = 120
 
 
 class DirectoryError(Exception):
@@ -18,10 +20,12 @@ class DirectoryError(Exception):
 
 
 def journal_key(rel: str) -> str:
-    """The input's path relative to SRC as stored in the journal: the path itself, with
-    bytes that are not UTF-8 (kept by the OS as surrogates) written as ``\\xNN``, so every
-    name has a key and the same name always the same key."""
-    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """The input's path relative to SRC as stored in the journal: the path itself, with a
+    backslash written as two and each byte that is not UTF-8 (kept by the OS as a
+    surrogate) as ``\\xNN``. Every name has a key, the same name always the same key, and
+    two names never the same key (the escaping reads back one way only)."""
+    raw = rel.encode("utf-8", "surrogateescape").replace(b"\\", b"\\\\")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def output_path(rel: str) -> str:
@@ -31,7 +35,9 @@ def output_path(rel: str) -> str:
     the same name in different folders apart."""
     digest = hashlib.sha256(journal_key(rel).encode()).hexdigest()
     stem, suffix = posixpath.splitext(posixpath.basename(journal_key(rel)))
-    safe_stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem[:_STEM_CHARS])
+    safe_stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
+    # Cut by bytes, not characters (a character is up to 4 bytes), at a character boundary.
+    safe_stem = safe_stem.encode()[:_STEM_BYTES].decode("utf-8", "ignore")
     return f"{digest[:2]}/{digest[2:4]}/{digest[:16]}-{safe_stem}{suffix.lower()}"
 
 

@@ -20,12 +20,12 @@ import trio
 
 from .journal import Journal, Record
 from .paths import journal_key, output_path
-from .remote import Remote, RemoteFailedError, RetryPolicy, call_with_retries
+from .remote import CircuitBreaker, Remote, RemoteFailedError, RetryPolicy, call_with_retries
 from .stats import Counters
 from .steps import ImageFailedError, Processed
 from .walk import Lister, walk_images
 
-__all__ = ["Control", "CpuRunner", "Processor", "Stages", "run_pipeline"]
+__all__ = ["Control", "CpuRunner", "Processor", "Stages", "WorkerDiedError", "run_pipeline"]
 
 logger = logging.getLogger("service.images.pipeline")
 
@@ -34,6 +34,12 @@ logger = logging.getLogger("service.images.pipeline")
 Processor = Callable[[str, str], Processed]
 #: Runs a processor call off the trio thread (a worker thread or a worker process).
 CpuRunner = Callable[[Processor, str, str], Awaitable[Processed]]
+
+
+class WorkerDiedError(ImageFailedError):
+    """The worker process running the image died: the image's failure, unless the run is
+    stopping (the stop's signal may have killed it), when the image is just not done."""
+
 
 #: Paths taken from the walker per trip to its thread and per journal lookup.
 WALK_BATCH = 256
@@ -60,6 +66,9 @@ class Stages:
     concurrency: int = 8
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     retry_failed: bool = False
+    #: Failed remote attempts in a row that pause the remote stage (see ``CircuitBreaker``).
+    breaker_threshold: int = 10
+    max_probe_interval_s: float = 60.0
     #: Capacity of each channel; by default twice the stage's width that reads it.
     capacity: int | None = None
     journal_idle_flush_s: float = 1.0
@@ -75,6 +84,10 @@ class Control:
     @property
     def stopped(self) -> bool:
         return self.walk_scope.cancel_called
+
+    @property
+    def aborted(self) -> bool:
+        return self.all_scope.cancel_called
 
     def stop(self) -> None:
         self.walk_scope.cancel()
@@ -95,19 +108,42 @@ async def run_pipeline(
     on_record: Callable[[Record], None] = lambda record: None,
 ) -> bool:
     """Process every image of the tree not yet in the journal; True when the walk reached
-    its end, False when it was stopped (the rerun resumes)."""
+    its end and the run was not aborted, False when it was stopped (the rerun resumes)."""
     cpu_cap = stages.capacity or 2 * stages.workers
     remote_cap = stages.capacity or 2 * stages.concurrency
     to_cpu, cpu_in = trio.open_memory_channel[Job](cpu_cap)
     to_remote, remote_in = trio.open_memory_channel[tuple[Job, str, Processed]](remote_cap)
     to_sink, sink_in = trio.open_memory_channel[Record](cpu_cap + remote_cap)
     walked_all = False
+    breaker = CircuitBreaker(
+        stages.breaker_threshold, max_probe_interval_s=stages.max_probe_interval_s
+    )
 
-    async def walk() -> None:
+    async def walk(finished: trio.MemorySendChannel[Record]) -> None:
         nonlocal walked_all
-        async with to_cpu:
+        bad: list[tuple[str, str]] = []  # appended to by the walker's thread
+
+        def unreadable(rel: str, exc: OSError) -> None:
+            counters.unreadable_dirs += 1
+            _unreadable(rel, exc)
+
+        async def record_bad() -> None:
+            entries, bad[:] = bad[:], []
+            keys = [journal_key(rel) for rel, _ in entries]
+            done = stages.journal.finished_among(keys, retry_failed=stages.retry_failed)
+            for key, (_, error) in zip(keys, entries, strict=True):
+                if key in done:
+                    counters.skipped += 1
+                else:
+                    await finished.send(Record(key, "failed", error=f"cannot read: {error}"))
+
+        async with to_cpu, finished:
             with control.walk_scope:
-                iterator = walk_images(stages.lister, on_error=_unreadable)
+                iterator = walk_images(
+                    stages.lister,
+                    on_error=unreadable,
+                    on_bad_entry=lambda rel, error: bad.append((rel, error)),
+                )
                 while batch := await trio.to_thread.run_sync(_take, iterator, WALK_BATCH):
                     keys = [journal_key(rel) for rel in batch]
                     done = stages.journal.finished_among(keys, retry_failed=stages.retry_failed)
@@ -116,6 +152,8 @@ async def run_pipeline(
                             counters.skipped += 1
                         else:
                             await to_cpu.send(Job(rel, key))
+                    await record_bad()
+                await record_bad()
                 walked_all = True
 
     async def cpu_stage(
@@ -125,6 +163,8 @@ async def run_pipeline(
     ) -> None:
         async with out, finished:
             async for job in jobs:
+                if control.stopped:
+                    continue  # stopping: only the images in flight finish
                 out_rel = output_path(job.rel)
                 try:
                     processed = await stages.cpu(
@@ -132,6 +172,11 @@ async def run_pipeline(
                         os.path.join(stages.src, job.rel),
                         os.path.join(stages.dst, out_rel),
                     )
+                except WorkerDiedError as exc:
+                    if control.stopped:  # killed by the stop's signal, most likely: not done
+                        continue
+                    await finished.send(Record(job.key, "failed", error=str(exc)))
+                    continue
                 except ImageFailedError as exc:
                     await finished.send(Record(job.key, "failed", error=str(exc)))
                     continue
@@ -147,6 +192,8 @@ async def run_pipeline(
     ) -> None:
         async with out:
             async for job, out_rel, processed in items:
+                if control.stopped:
+                    continue  # stopping: only the calls in flight finish; the rerun does these
                 answer, error = None, None
                 try:
                     answer = await call_with_retries(
@@ -156,6 +203,7 @@ async def run_pipeline(
                         processed.content_type,
                         stages.retry_policy,
                         on_retry=_count_retry,
+                        breaker=breaker,
                     )
                 except RemoteFailedError as exc:
                     counters.remote_failed += 1
@@ -194,13 +242,13 @@ async def run_pipeline(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(sink)
             async with to_sink, to_remote:
-                nursery.start_soon(walk)
+                nursery.start_soon(walk, to_sink.clone())
                 for _ in range(stages.workers):
                     nursery.start_soon(cpu_stage, cpu_in, to_remote.clone(), to_sink.clone())
                 if stages.remote is not None:  # else the CPU stage feeds the sink directly
                     for _ in range(stages.concurrency):
                         nursery.start_soon(remote_stage, stages.remote, remote_in, to_sink.clone())
-    return walked_all
+    return walked_all and not control.aborted
 
 
 def _record(

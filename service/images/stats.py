@@ -28,6 +28,7 @@ class Counters:
     remote_failed: int = 0
     retries: int = 0
     reports_failed: int = 0
+    unreadable_dirs: int = 0  # directories the walk could not list (skipped)
     _last_at: float = field(default=0.0, repr=False)
     _last_done: int = field(default=0, repr=False)
 
@@ -45,6 +46,7 @@ class Counters:
             "skipped": self.skipped,
             "remote_failed": self.remote_failed,
             "retries": self.retries,
+            "unreadable_dirs": self.unreadable_dirs,
             "elapsed_s": round(elapsed, 3),
             "rate_per_s": round(self.done / elapsed, 2),
             "recent_rate_per_s": round((self.done - self._last_done) / since, 2),

@@ -4,6 +4,7 @@ hash). ``process_file`` is what a worker process or thread runs for one image.""
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from dataclasses import dataclass
@@ -17,17 +18,34 @@ __all__ = [
     "fit_within",
     "perceptual_hash",
     "process_file",
+    "stops_the_run",
     "transform",
 ]
 
 #: Pillow's formats as written by ``save`` (the output keeps the input's format).
 _NEEDS_RGB = {"JPEG"}
-#: Refuse images larger than this many pixels (decompression bombs) instead of warning.
-MAX_PIXELS = 200_000_000
+#: Refuse images larger than this many pixels (decompression bombs) before decoding: 50
+#: megapixels are 150 MB as RGB, held once per worker (Pillow's own limit, 179 MP, is
+#: further and would fire first if this were above it).
+MAX_PIXELS = 50_000_000
+#: JPEG quality of the outputs (Pillow's default, 75, visibly softens photographs).
+JPEG_QUALITY = 90
+#: The formats whose writer keeps an ICC colour profile.
+_KEEPS_ICC = {"JPEG", "PNG", "WEBP", "TIFF"}
+
+
+#: The file system errors that make every later image fail too: they stop the run.
+_RUN_STOPPING_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
 
 
 class ImageFailedError(Exception):
     """This image cannot be processed (corrupt, truncated, unsupported); the run goes on."""
+
+
+def stops_the_run(exc: OSError) -> bool:
+    """A full, read-only or failing disk (every later image would fail too); any other
+    ``OSError`` (a name too long, a permission) is the one image's failure."""
+    return exc.errno in _RUN_STOPPING_ERRNOS
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,17 @@ def perceptual_hash(image: Image.Image) -> int:
     return value
 
 
+def _save_options(image_format: str, icc_profile: object) -> dict[str, object]:
+    """Keep the input's colour profile (colours would shift without it) and, for JPEG, a
+    quality that does not soften the picture."""
+    options: dict[str, object] = {}
+    if icc_profile and image_format in _KEEPS_ICC:
+        options["icc_profile"] = icc_profile
+    if image_format == "JPEG":
+        options["quality"] = JPEG_QUALITY
+    return options
+
+
 def process_file(src: str, dst: str, max_size: tuple[int, int], rotate_deg: float) -> Processed:
     """Read ``src``, transform it, write it to ``dst`` in the input's format, and hash the
     result. The file goes through a temporary name and an atomic rename, so a crash leaves
@@ -107,6 +136,7 @@ def process_file(src: str, dst: str, max_size: tuple[int, int], rotate_deg: floa
             if opened.width * opened.height > MAX_PIXELS:
                 raise ImageFailedError(f"{opened.width}x{opened.height} is too many pixels")
             image_format = opened.format or "PNG"
+            icc_profile = opened.info.get("icc_profile")
             opened.load()
             image = transform(opened, max_size, rotate_deg)
         if image_format in _NEEDS_RGB and image.mode not in ("RGB", "L"):
@@ -118,19 +148,20 @@ def process_file(src: str, dst: str, max_size: tuple[int, int], rotate_deg: floa
         # Pillow reports undecodable data as OSError (UnidentifiedImageError is one),
         # ValueError or SyntaxError depending on the codec.
         raise ImageFailedError(f"{type(exc).__name__}: {exc}") from None
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
     partial = f"{dst}.partial"
     try:
-        image.save(partial, format=image_format)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        image.save(partial, format=image_format, **_save_options(image_format, icc_profile))
+        os.replace(partial, dst)
+        with open(dst, "rb") as written:
+            payload = written.read()
     except (ValueError, TypeError) as exc:  # the format cannot hold this mode
         raise ImageFailedError(f"cannot save as {image_format}: {exc}") from None
     except OSError as exc:
-        if exc.errno is not None:  # the file system's refusal (full, read-only, ...)
+        if exc.errno is not None and stops_the_run(exc):  # full, read-only, failing disk
             raise
-        # Pillow's encoders raise OSError without an errno ("cannot write mode ...").
-        raise ImageFailedError(f"cannot save as {image_format}: {exc}") from None
-    os.replace(partial, dst)
-    with open(dst, "rb") as written:
-        payload = written.read()
+        # Another refusal (a name too long, a permission), or Pillow's encoder's (an
+        # OSError without an errno, "cannot write mode ..."): this image's failure.
+        raise ImageFailedError(f"cannot write the output: {exc}") from None
     mime = Image.MIME.get(image_format, "application/octet-stream")
     return Processed(image.width, image.height, magic, payload, mime)

@@ -28,10 +28,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".ti
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One name in a directory listing."""
+    """One name in a directory listing; ``error`` says why an image's entry could not be
+    examined (a symbolic link loop, a permission): it is then reported, not walked."""
 
     name: str
     is_dir: bool
+    error: str | None = None
 
 
 #: Lists one directory (a path relative to the root, "" for the root itself).
@@ -53,25 +55,31 @@ def os_lister(root: str, *, exclude: str | None = None) -> Lister:
             for entry in entries:
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
-                except OSError:
+                    if is_dir and exclude is not None and os.path.abspath(entry.path) == exclude:
+                        continue
+                    is_file = not is_dir and entry.is_file()  # follows a link to a file
+                except OSError as exc:  # one bad entry, not a bad directory
+                    if is_image_name(entry.name):
+                        yield Entry(entry.name, False, error=exc.strerror or str(exc))
                     continue
-                if is_dir and exclude is not None and os.path.abspath(entry.path) == exclude:
-                    continue
-                if is_dir or entry.is_file():
+                if is_dir or is_file:
                     yield Entry(entry.name, is_dir)
 
     return list_dir
 
 
 def walk_images(
-    list_dir: Lister, on_error: Callable[[str, OSError], None] | None = None
+    list_dir: Lister,
+    on_error: Callable[[str, OSError], None] | None = None,
+    on_bad_entry: Callable[[str, str], None] | None = None,
 ) -> Iterator[str]:
     """Relative paths (``/``-separated) of the images of the tree, depth first, names sorted
     within each directory, so two walks of the same tree give the same order.
 
     Memory: a stack of the sorted, not yet visited names of each directory on the current
     path; nothing of a directory that is done. An unreadable directory is reported to
-    ``on_error`` and skipped."""
+    ``on_error`` and skipped; an image entry that cannot be examined is reported to
+    ``on_bad_entry`` (its path and why) and not yielded."""
     stack: list[tuple[str, Iterator[Entry]]] = []
 
     def push(rel: str) -> None:
@@ -92,7 +100,10 @@ def walk_images(
             stack.pop()
             continue
         path = f"{rel}/{entry.name}" if rel else entry.name
-        if entry.is_dir:
+        if entry.error is not None:
+            if on_bad_entry is not None:
+                on_bad_entry(path, entry.error)
+        elif entry.is_dir:
             push(path)
         elif is_image_name(entry.name):
             yield path
