@@ -33,7 +33,11 @@ __all__ = ["MAX_QUERY_LENGTH", "create_blueprint"]
 logger = logging.getLogger("service.search.views")
 
 MAX_QUERY_LENGTH = 200
-_SITE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
+_SITE = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+#: Characters a search text may not hold (NUL, which PostgreSQL refuses, and the other
+#: control characters: nothing a title search needs). Tab, CR and LF are white space, which
+#: the text's words are joined again without.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 #: Columns sorted high-to-low on their first click (numbers and dates); the rest A to Z.
 _DESCENDING_FIRST = {
     "score",
@@ -189,17 +193,25 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def search() -> ResponseReturnValue:
         conf = config()
         form = await request.form
-        text = " ".join((form.get("q") or "").split())
-        site = (form.get("site") or "").strip().lower() or conf.default_site
+        raw_text = form.get("q") or ""
+        # Control characters are refused before anything else (the form shows what was
+        # typed without them): NUL would reach PostgreSQL and fail there.
+        has_control = _CONTROL.search(raw_text) is not None
+        text = " ".join(_CONTROL.sub(" ", raw_text).split())
+        raw_site = form.get("site") or ""
+        site = raw_site.strip().lower() or conf.default_site
         error = None
-        if not text:
+        if has_control:
+            error = "The search text may not hold control characters (like NUL or ESC)."
+        elif not text:
             error = "Type some words to look for in question titles."
         elif len(text) > MAX_QUERY_LENGTH:
             error = f"The search text may have at most {MAX_QUERY_LENGTH} characters."
-        elif not _SITE.match(site):
+        elif _SITE.fullmatch(site) is None:
             error = "The site is a Stack Exchange site name, like stackoverflow or superuser."
         if error is not None:
-            return await _form(conf, text, site, error, 400)
+            shown_site = site if _SITE.fullmatch(site) else _CONTROL.sub("", site)[:64]
+            return await _form(conf, text, shown_site, error, 400)
         query, created = await store().find_or_create_query(site, text)
         if created:
             await cache.forget("/search?")
