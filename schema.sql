@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS search_queries (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS search_queries_site_text_key
     ON search_queries (site, lower(text));
+-- Why the API refused the query itself (no such site, a bad parameter): not run again.
+ALTER TABLE search_queries ADD COLUMN IF NOT EXISTS refused TEXT;
 
 -- Stack Exchange search: questions, one row per site and question id, updated in place.
 CREATE TABLE IF NOT EXISTS search_questions (

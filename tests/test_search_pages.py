@@ -231,3 +231,31 @@ async def test_an_api_failure_is_a_message_on_the_page_not_a_500(
 async def test_the_index_page_links_the_search(site: Site) -> None:
     response = await site.client.get("/")
     assert 'href="/search"' in response.text
+
+
+async def test_a_query_on_a_site_the_api_does_not_have_is_marked_and_not_asked_again(
+    site: Site,
+) -> None:
+    site.fake.unknown_sites.add("nosuchsite")
+    location = await new_query(site, TEXT, "nosuchsite")
+    for _view in range(2):
+        response = await site.client.get(location)
+        assert "No site found for name" in response.text
+        assert 'id="api-error"' in response.text
+    assert site.fake.calls == 1  # the refusal is stored: the second view did not ask again
+
+
+async def test_new_queries_per_client_are_rate_limited(empty_db: str, tmp_path: Path) -> None:
+    async with running_fake_api() as (url, fake):
+        ini = write_ini(tmp_path / "search.ini", url, pages={"new_queries_per_minute": 2})
+        async with serving(search_app(empty_db, ini)) as client:
+            s = Site(client, fake)
+            first = await new_query(s, "one")
+            await new_query(s, "two")
+            refused = await client.post("/search", data={"q": "three"})
+            assert refused.status_code == 429
+            assert "Too many new searches" in refused.text
+            assert "three" in refused.text  # what was typed stays in the form
+            assert await new_query(s, "ONE") == first  # a stored query stays open
+            listing = await client.get("/search/queries")
+    assert listing.text.count('href="/search/queries/') == 2

@@ -75,6 +75,8 @@ class StoredQuery:
     has_more: bool
     created_at: datetime
     refreshed_at: datetime | None
+    #: Why the API refused the query itself (no such site...): it is not run again.
+    refused: str | None = None
 
     @property
     def label(self) -> str:

@@ -20,12 +20,14 @@ from quart_trio import QuartTrio
 from ..platform.database import open_database
 from ..platform.response_cache import ResponseCache, open_redis
 from ..platform.settings import Settings
+from .backoff import Backoffs, LocalBackoffs, RedisBackoffs
 from .client import SearchApiError, StackExchangeClient
-from .config import SearchConfig, SearchConfigError, load_config
+from .config import SITE_NAME, SearchConfig, SearchConfigError, load_config
 from .fetching import fetch_until
 from .notices import Notice, NoticeHub, RedisNotices, serve_notice_relay
 from .paging import PageRequest, PagingError, parse_page_request
-from .refresher import Refresher
+from .rate_limit import TokenBuckets
+from .refresher import MAX_BACKOFF_WAIT_S, Refresher
 from .store import PgRefreshLock, SearchStore
 
 __all__ = ["MAX_QUERY_LENGTH", "create_blueprint"]
@@ -33,7 +35,9 @@ __all__ = ["MAX_QUERY_LENGTH", "create_blueprint"]
 logger = logging.getLogger("service.search.views")
 
 MAX_QUERY_LENGTH = 200
-_SITE = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+_SITE = SITE_NAME
+#: Stored queries the form lists (the newest).
+RECENT_QUERIES = 10
 #: Characters a search text may not hold (NUL, which PostgreSQL refuses, and the other
 #: control characters: nothing a title search needs). Tab, CR and LF are white space, which
 #: the text's words are joined again without.
@@ -83,6 +87,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
         logger.error("%s", state.config_error)
     ttl_s = state.config.cache_ttl_s if state.config else 60
     cache = ResponseCache(None, ttl_s=ttl_s, namespace="search:page")
+    new_queries = TokenBuckets(state.config.new_queries_per_minute if state.config else 10)
 
     async def forget_pages(notice: Notice) -> None:
         """A refreshed query's cached pages are stale: the next view reads the new results."""
@@ -98,13 +103,25 @@ def create_blueprint(settings: Settings) -> Blueprint:
                     http = await stack.enter_async_context(
                         httpx.AsyncClient(headers={"Accept-Encoding": "gzip"})
                     )
-                    state.client = _client(
-                        http, config, max_backoff_wait_s=config.max_backoff_wait_s
-                    )
                     redis = None
                     if settings.redis_url is not None:
                         redis = await stack.enter_async_context(open_redis(settings.redis_url))
                     cache.redis = redis
+                    # One record of the API's backoffs for this worker's clients, in Redis
+                    # for every worker and the standalone command.
+                    backoffs: Backoffs = RedisBackoffs(redis, LocalBackoffs(trio.current_time))
+                    state.client = _client(
+                        http,
+                        config,
+                        max_backoff_wait_s=config.max_backoff_wait_s,
+                        backoffs=backoffs,
+                    )
+                    database = None
+                    if settings.database_url is not None:
+                        database = await stack.enter_async_context(
+                            open_database(settings.database_url, user="search")
+                        )
+                    # Opened after the database, so closed (its tasks ended) before it is.
                     nursery = await stack.enter_async_context(trio.open_nursery())
                     if redis is not None:
                         nursery.start_soon(
@@ -112,19 +129,22 @@ def create_blueprint(settings: Settings) -> Blueprint:
                                 serve_notice_relay, redis, state.hub, on_notice=forget_pages
                             )
                         )
-                    if settings.database_url is not None:
-                        database = await stack.enter_async_context(
-                            open_database(settings.database_url, user="search")
-                        )
+                    if database is not None:
                         state.store = SearchStore(database)
                         refresher = Refresher(
-                            # The refresher may wait out any backoff: it has the time.
-                            source=_client(http, config, max_backoff_wait_s=math.inf),
+                            # The refresher may wait out a longer backoff: it has the time.
+                            source=_client(
+                                http,
+                                config,
+                                max_backoff_wait_s=MAX_BACKOFF_WAIT_S,
+                                backoffs=backoffs,
+                            ),
                             store=state.store,
                             lock=PgRefreshLock(database),
                             notices=RedisNotices(redis),
                             interval_s=config.refresh_interval_s,
                             api_page_size=config.api_page_size,
+                            max_pages_per_query=config.refresh_max_pages_per_query,
                         )
                         nursery.start_soon(refresher.serve)
                     task_status.started()
@@ -172,12 +192,12 @@ def create_blueprint(settings: Settings) -> Blueprint:
     @blueprint.get("/search")
     @cache.cached
     async def search_form() -> ResponseReturnValue:
-        return await _form(config(), "", config().default_site, None, 200)
+        return await _form(config(), "", site=config().default_site, error=None, status=200)
 
     async def _form(
-        conf: SearchConfig, text: str, site: str, error: str | None, status: int
+        conf: SearchConfig, text: str, *, site: str, error: str | None, status: int
     ) -> ResponseReturnValue:
-        recent = (await store().list_queries())[-10:][::-1]
+        recent = await store().recent_queries(RECENT_QUERIES)
         page = await render_template(
             "search/form.html",
             text=text,
@@ -211,9 +231,22 @@ def create_blueprint(settings: Settings) -> Blueprint:
             error = "The site is a Stack Exchange site name, like stackoverflow or superuser."
         if error is not None:
             shown_site = site if _SITE.fullmatch(site) else _CONTROL.sub("", site)[:64]
-            return await _form(conf, text, shown_site, error, 400)
+            return await _form(conf, text, site=shown_site, error=error, status=400)
+        # New queries cost API quota: a client may create new_queries_per_minute of them
+        # (per worker); asking again for a stored query is free.
+        client_key = request.remote_addr or "?"
+        if not new_queries.allows(client_key):
+            existing = await store().find_query(site, text)
+            if existing is None:
+                wait_s = math.ceil(new_queries.wait_s(client_key))
+                error = (
+                    f"Too many new searches from your address; try again in {wait_s} s"
+                    " (the stored ones stay open to you)."
+                )
+                return await _form(conf, text, site=site, error=error, status=429)
         query, created = await store().find_or_create_query(site, text)
         if created:
+            new_queries.take(client_key)
             await cache.forget("/search?")
             await cache.forget("/search/queries?")
         return redirect(f"/search/queries/{query.id}", 303)
@@ -236,9 +269,9 @@ def create_blueprint(settings: Settings) -> Blueprint:
         query = await store().get_query(query_id)
         if query is None:
             abort(404, f"There is no stored query {query_id}.")
-        api_error = None
+        api_error = query.refused
         needed = wanted.api_pages_needed(conf.api_page_size)
-        if query.has_more and query.pages_fetched < needed:
+        if query.refused is None and query.has_more and query.pages_fetched < needed:
             before = query.pages_fetched
             try:
                 query = await fetch_until(
@@ -296,7 +329,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
 
 def _client(
-    http: httpx.AsyncClient, config: SearchConfig, *, max_backoff_wait_s: float
+    http: httpx.AsyncClient,
+    config: SearchConfig,
+    *,
+    max_backoff_wait_s: float,
+    backoffs: Backoffs,
 ) -> StackExchangeClient:
     return StackExchangeClient(
         http,
@@ -306,6 +343,7 @@ def _client(
         order=config.api_order,
         key=config.api_key,
         max_backoff_wait_s=max_backoff_wait_s,
+        backoffs=backoffs,
     )
 
 
