@@ -22,6 +22,7 @@ from service.search.client import (
     StackExchangeClient,
 )
 from service.search.fake_api import FakeApiState, fake_questions
+from service.search.models import Question
 
 from .search_fixtures import running_fake_api
 
@@ -333,3 +334,22 @@ async def test_with_redis_down_the_process_local_backoff_holds(
             await refresher.search(TEXT, "stackoverflow", 1, 10)
         assert state.calls == calls
     assert "backoffs: Redis failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("link", "kept"),
+    [
+        ("https://stackoverflow.com/questions/1/x", True),
+        ("http://superuser.com/questions/2/y", True),
+        ("javascript:alert(document.cookie)", False),
+        ("JavaScript:alert(1)", False),
+        (" javascript:alert(1)", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("//evil.example/x", False),
+        ("https:///no-host", False),
+    ],
+)
+def test_only_http_and_https_links_are_kept(link: str, kept: bool) -> None:
+    item = {"question_id": 1, "title": "t", "link": link, "creation_date": 0}
+    question = Question.from_api("stackoverflow", item)
+    assert question.link == (link.strip() if kept else "")
