@@ -3,6 +3,7 @@ and notices from Redis to the WebSocket of every worker's open pages."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+import trio.testing
 from trio_websocket import open_websocket_url
 
-from service.platform.response_cache import open_redis
+from service.platform.response_cache import REDIS_TIMEOUT_S, ResponseCache, open_redis
 from service.search.fake_api import FakeApiState
 from service.search.notices import CHANNEL, Notice, RedisNotices
 
@@ -194,3 +196,29 @@ async def test_a_refresh_notice_drops_that_querys_cached_pages_only(
         raise AssertionError("the refreshed query's page stayed cached")
     assert (await site.client.get(one + "?per_page=50")).headers["X-Cache"] == "MISS"
     assert (await site.client.get(two)).headers["X-Cache"] == "HIT"  # another query's page
+
+
+async def test_a_hung_redis_costs_a_page_at_most_redis_timeout_s(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A Redis that accepts connections and never answers: the lookup is given up after
+    REDIS_TIMEOUT_S (no retry doubling it), and the next ones skip Redis for a while."""
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, _hang, 0, host="127.0.0.1")
+        )
+        port = listeners[0].socket.getsockname()[1]
+        async with open_redis(f"redis://127.0.0.1:{port}") as redis:
+            cache = ResponseCache(redis, ttl_s=60, namespace="hung", clock=trio.current_time)
+            started = trio.current_time()
+            assert await cache.lookup("/search") is None
+            assert trio.current_time() - started <= REDIS_TIMEOUT_S + 0.01
+            started = trio.current_time()
+            assert await cache.lookup("/search") is None  # Redis is skipped meanwhile
+            assert trio.current_time() - started < 0.01
+        nursery.cancel_scope.cancel()
+
+
+async def _hang(stream: trio.SocketStream) -> None:
+    async with stream:
+        await trio.sleep_forever()

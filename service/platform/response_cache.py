@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import coredis
+import coredis.retry
 import orjson
 import trio
 from quart import Response, make_response, request
@@ -34,9 +35,14 @@ View = Callable[..., Awaitable[ResponseReturnValue]]
 
 @asynccontextmanager
 async def open_redis(url: str) -> AsyncIterator[coredis.Redis[bytes]]:
-    """A Redis client (coredis, native on trio) whose calls fail fast when the server is away."""
+    """A Redis client (coredis, native on trio) whose calls fail fast when the server is away:
+    no retries (coredis retries twice by default, which made a hung Redis cost a page twice
+    the timeout)."""
     client: coredis.Redis[bytes] = coredis.Redis.from_url(
-        url, connect_timeout=REDIS_TIMEOUT_S, stream_timeout=REDIS_TIMEOUT_S
+        url,
+        connect_timeout=REDIS_TIMEOUT_S,
+        stream_timeout=REDIS_TIMEOUT_S,
+        retry_policy=coredis.retry.NoRetryPolicy(),
     )
     async with client:
         yield client
@@ -118,7 +124,7 @@ class ResponseCache:
         if self.redis is None or self._clock() < self._down_until:
             return None
         try:
-            with trio.fail_after(REDIS_TIMEOUT_S * 2):
+            with trio.fail_after(REDIS_TIMEOUT_S):
                 return await action(self.redis)
         except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
             self._down_until = self._clock() + RETRY_AFTER_S
