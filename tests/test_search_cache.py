@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from trio_websocket import open_websocket_url
 
 from service.platform.response_cache import REDIS_TIMEOUT_S, ResponseCache, open_redis
 from service.search.fake_api import FakeApiState
-from service.search.notices import CHANNEL, Notice, RedisNotices
+from service.search.notices import CHANNEL, Notice, NoticeHub, RedisNotices, serve_notice_relay
 
 from .search_fixtures import question_ids, running_fake_api, search_app, serving, write_ini
 from .test_faults import admin
@@ -222,3 +223,25 @@ async def test_a_hung_redis_costs_a_page_at_most_redis_timeout_s(
 async def _hang(stream: trio.SocketStream) -> None:
     async with stream:
         await trio.sleep_forever()
+
+
+async def test_with_redis_down_the_notice_relay_logs_throttled_and_keeps_trying(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class DownRedis:
+        """Every subscription fails at once, as with Redis gone (coredis gives up)."""
+
+        tries = 0
+
+        def pubsub(self, **_options: object) -> Any:
+            self.tries += 1
+            raise ConnectionError("Unable to establish a connection to 127.0.0.1:1")
+
+    redis = DownRedis()
+    with caplog.at_level(logging.WARNING, "service.search.notices"):
+        with trio.move_on_after(120):  # 120 tries, one a second
+            await serve_notice_relay(cast(Any, redis), NoticeHub())
+    assert redis.tries >= 100  # it keeps trying
+    lines = [r for r in caplog.records if "subscription lost" in r.getMessage()]
+    assert 1 <= len(lines) <= 5  # one line per 30 s, not one per try
+    assert "more failures since the last line" in lines[-1].getMessage()
