@@ -38,6 +38,7 @@ SORTABLE_COLUMNS = (
 _API_SORTS = ("activity", "votes", "creation", "relevance")
 #: A Stack Exchange site name (the form's rule too): lower-case letters, digits, dots, dashes.
 SITE_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_:-]{1,64}")
 #: The shortest refresh interval: a shorter one would spend the API's quota on refreshes.
 MIN_REFRESH_INTERVAL_S = 10.0
 
@@ -62,6 +63,8 @@ class SearchConfig:
     #: A backoff longer than this fails a page's request at once (the refresher waits it out).
     max_backoff_wait_s: float = 5.0
     cache_ttl_s: int = 60
+    #: The Redis keys' prefix (``<prefix>:page:...``): one per deployment sharing a Redis.
+    cache_key_prefix: str = "search"
     refresh_interval_s: float = 600.0
     #: API pages a refresh asks for per query, at most (pages past them: when a view needs).
     refresh_max_pages_per_query: int = 2
@@ -105,7 +108,7 @@ def parse_config(text: str, *, source: str = "search.ini") -> SearchConfig:
             "order",
             "max_backoff_wait_s",
         },
-        "cache": {"ttl_s"},
+        "cache": {"ttl_s", "key_prefix"},
         "refresh": {"interval_s", "max_pages_per_query"},
         "pages": {
             "page_sizes",
@@ -131,6 +134,12 @@ def parse_config(text: str, *, source: str = "search.ini") -> SearchConfig:
     site = reader.text("api", "default_site", defaults.default_site)
     if SITE_NAME.fullmatch(site) is None:
         raise SearchConfigError(f"{source}: api.default_site must be a site name, got {site!r}")
+    key_prefix = reader.text("cache", "key_prefix", defaults.cache_key_prefix)
+    if _KEY_PREFIX.fullmatch(key_prefix) is None:
+        raise SearchConfigError(
+            f"{source}: cache.key_prefix must be 1-64 letters, digits, '_', '-' or ':',"
+            f" got {key_prefix!r}"
+        )
     page_sizes = reader.integers("pages", "page_sizes", defaults.page_sizes, low=1, high=100)
     default_page_size = reader.integer(
         "pages", "default_page_size", defaults.default_page_size, low=1, high=100
@@ -163,6 +172,7 @@ def parse_config(text: str, *, source: str = "search.ini") -> SearchConfig:
         max_backoff_wait_s=reader.number(
             "api", "max_backoff_wait_s", defaults.max_backoff_wait_s, high=3600, zero_ok=True
         ),
+        cache_key_prefix=key_prefix,
         cache_ttl_s=reader.integer("cache", "ttl_s", defaults.cache_ttl_s, low=1, high=86_400),
         refresh_interval_s=reader.number(
             "refresh",

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import httpx
 import trio
-from quart import Blueprint, abort, current_app, redirect, render_template, request, websocket
+from quart import Blueprint, abort, current_app, redirect, request, websocket
 from quart.typing import ResponseReturnValue
 from quart_trio import QuartTrio
 
@@ -38,6 +38,10 @@ MAX_QUERY_LENGTH = 200
 _SITE = SITE_NAME
 #: Stored queries the form lists (the newest).
 RECENT_QUERIES = 10
+#: The results page's query parameters (any other is a 400).
+PAGE_PARAMETERS = frozenset({"page", "per_page", "sort", "order"})
+#: The cache generation of the pages listing queries (the form's recent list, the list).
+LISTS = "lists"
 #: Characters a search text may not hold (NUL, which PostgreSQL refuses, and the other
 #: control characters: nothing a title search needs). Tab, CR and LF are white space, which
 #: the text's words are joined again without.
@@ -86,13 +90,14 @@ def create_blueprint(settings: Settings) -> Blueprint:
         state.config_error = f"The search's configuration is invalid: {exc}"
         logger.error("%s", state.config_error)
     ttl_s = state.config.cache_ttl_s if state.config else 60
-    cache = ResponseCache(None, ttl_s=ttl_s, namespace="search:page")
+    prefix = state.config.cache_key_prefix if state.config else "search"
+    cache = ResponseCache(None, ttl_s=ttl_s, namespace=f"{prefix}:page")
     new_queries = TokenBuckets(state.config.new_queries_per_minute if state.config else 10)
 
     async def forget_pages(notice: Notice) -> None:
-        """A refreshed query's cached pages are stale: the next view reads the new results."""
-        await cache.forget(f"/search/queries/{notice.query_id}?")
-        await cache.forget("/search/queries?")
+        """A refreshed query's cached pages are stale, and the lists' counts: the next view
+        reads the new results."""
+        await cache.bump(_query_generation(notice.query_id), LISTS)
 
     async def run_in_background(*, task_status: trio.TaskStatus[None]) -> None:
         assert state.config is not None
@@ -190,7 +195,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
         return state.client
 
     @blueprint.get("/search")
-    @cache.cached
+    @cache.cached_by(lambda: ("/search", (LISTS,)))  # query parameters: none, ignored
     async def search_form() -> ResponseReturnValue:
         return await _form(config(), "", site=config().default_site, error=None, status=200)
 
@@ -198,7 +203,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
         conf: SearchConfig, text: str, *, site: str, error: str | None, status: int
     ) -> ResponseReturnValue:
         recent = await store().recent_queries(RECENT_QUERIES)
-        page = await render_template(
+        page = await _render(
             "search/form.html",
             text=text,
             site=site,
@@ -247,19 +252,32 @@ def create_blueprint(settings: Settings) -> Blueprint:
         query, created = await store().find_or_create_query(site, text)
         if created:
             new_queries.take(client_key)
-            await cache.forget("/search?")
-            await cache.forget("/search/queries?")
+            await cache.bump(LISTS)
         return redirect(f"/search/queries/{query.id}", 303)
 
     @blueprint.get("/search/queries")
-    @cache.cached
+    @cache.cached_by(lambda: ("/search/queries", (LISTS,)))  # query parameters: ignored
     async def queries() -> ResponseReturnValue:
-        return await render_template("search/queries.html", queries=await store().list_queries())
+        return await _render("search/queries.html", queries=await store().list_queries())
+
+    def results_key(query_id: int) -> tuple[str, tuple[str, ...]] | None:
+        """The page's canonical key (its parsed parameters); None for a request the view
+        refuses (a bad or unknown parameter), which is not looked up nor stored."""
+        if state.config is None or _odd_parameters(request.args):
+            return None
+        try:
+            wanted = parse_page_request(request.args, state.config)
+        except PagingError:
+            return None
+        return _link(query_id, wanted.with_()), (_query_generation(query_id),)
 
     @blueprint.get("/search/queries/<int:query_id>")
-    @cache.cached
+    @cache.cached_by(results_key)
     async def results(query_id: int) -> ResponseReturnValue:
         conf = config()
+        odd = _odd_parameters(request.args)
+        if odd:
+            abort(400, f"Bad parameter: {odd}.")
         try:
             wanted = parse_page_request(request.args, conf)
         except PagingError as exc:
@@ -285,9 +303,15 @@ def create_blueprint(settings: Settings) -> Blueprint:
                 api_error = str(exc)
                 query = await store().get_query(query_id) or query
             if query.pages_fetched != before:
-                await cache.forget("/search?")
-                await cache.forget("/search/queries?")
-                await cache.forget(f"/search/queries/{query_id}?")
+                await cache.bump(_query_generation(query_id), LISTS)
+        # Past what one view may fetch (MAX_API_PAGES_PER_REQUEST): the rows are not there
+        # yet; the page says so and is not cached (the next view fetches more).
+        incomplete = (
+            api_error is None
+            and query.refused is None
+            and query.has_more
+            and query.pages_fetched < needed
+        )
         total = query.result_count
         pages = max(1, math.ceil(total / wanted.per_page))
         if wanted.page > pages and api_error is None and not query.has_more:
@@ -299,7 +323,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
             offset=wanted.offset,
             limit=wanted.per_page,
         )
-        page = await render_template(
+        page = await _render(
             "search/results.html",
             query=query,
             rows=rows,
@@ -307,6 +331,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
             pages=pages,
             has_next=wanted.page < pages or query.has_more,
             api_error=api_error,
+            incomplete=incomplete,
             config=conf,
             columns=COLUMN_TITLES,
             sort_link=lambda column: _sort_link(query_id, wanted, column),
@@ -316,7 +341,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
             ),
         )
         # A failed API call shows what is stored, with the reason; such a page is not cached.
-        return page, 200 if api_error is None else 502
+        if api_error is not None:
+            return page, 502
+        if incomplete:
+            return page, 200, {"Cache-Control": "no-store"}
+        return page, 200
 
     @blueprint.websocket("/search/ws")
     async def notices() -> None:
@@ -345,6 +374,33 @@ def _client(
         max_backoff_wait_s=max_backoff_wait_s,
         backoffs=backoffs,
     )
+
+
+async def _render(name: str, **context: Any) -> str:
+    """A search template, without the app's context processors: the accounts' one reads the
+    session (and writes a CSRF token to it), so a page rendered by ``render_template`` sets a
+    cookie. The search's pages are the same for everyone (cached): they show no user, no
+    flashed message, and touch no session."""
+    template = current_app.jinja_env.get_template(name)
+    return await template.render_async(request=request, **context)
+
+
+def _odd_parameters(args: Any) -> str | None:
+    """What is wrong with the results page's query parameters beyond their values (an
+    unknown one, one given twice), or None."""
+    unknown = sorted(set(args) - PAGE_PARAMETERS)
+    if unknown:
+        names = ", ".join(name[:40] for name in unknown[:5])
+        return f"unknown {names} (known: {', '.join(sorted(PAGE_PARAMETERS))})"
+    repeated = sorted(name for name in PAGE_PARAMETERS if len(args.getlist(name)) > 1)
+    if repeated:
+        return f"{', '.join(repeated)} given more than once"
+    return None
+
+
+def _query_generation(query_id: int) -> str:
+    """The cache generation of a query's results pages."""
+    return f"query:{query_id}"
 
 
 def _link(query_id: int, params: dict[str, Any]) -> str:
