@@ -24,7 +24,7 @@ from service.search.client import (
 from service.search.fakes import MemoryLock, MemorySource, MemoryStore
 from service.search.fetching import fetch_until
 from service.search.models import ApiPage
-from service.search.notices import MemoryNotices
+from service.search.notices import MemoryNotices, NoticeHub
 from service.search.refresher import Refresher
 from service.search.store import PgRefreshLock, SearchStore
 
@@ -314,3 +314,18 @@ async def test_serve_runs_a_round_at_once_not_after_a_whole_interval(
         await trio.sleep(1.0)
         assert store.queries[query.id].refreshed_at is not None
         nursery.cancel_scope.cancel()
+
+
+async def test_closing_the_hub_ends_every_pages_channel_and_later_subscriptions() -> None:
+    hub = NoticeHub()
+    with hub.subscribe() as open_page:
+        hub.close()  # serving stops
+        with trio.fail_after(1):
+            assert [notice async for notice in open_page] == []
+        with hub.subscribe() as late_page:
+            with trio.fail_after(1):
+                assert [notice async for notice in late_page] == []
+    assert hub.pages == 0
+    hub.open()  # serving again (tests start and stop one app several times)
+    with hub.subscribe():
+        assert hub.pages == 1

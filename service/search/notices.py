@@ -114,15 +114,31 @@ class NoticeHub:
 
     def __init__(self) -> None:
         self._pages: set[trio.MemorySendChannel[Notice]] = set()
+        self._closed = False
 
     @property
     def pages(self) -> int:
         return len(self._pages)
 
+    def open(self) -> None:
+        """Take subscriptions (again): serving starts."""
+        self._closed = False
+
+    def close(self) -> None:
+        """Serving stops: every page's channel ends (its socket is closed with 1001), and a
+        page subscribing from now on gets a channel that has ended."""
+        self._closed = True
+        for page in list(self._pages):
+            page.close()
+        self._pages.clear()
+
     @contextmanager
     def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[Notice]]:
         send, receive = trio.open_memory_channel[Notice](PAGE_BUFFER)
-        self._pages.add(send)
+        if self._closed:
+            send.close()
+        else:
+            self._pages.add(send)
         try:
             yield receive
         finally:

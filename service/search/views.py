@@ -168,12 +168,14 @@ def create_blueprint(settings: Settings) -> Blueprint:
         # quart-trio waits at most 5 s for the app nursery's tasks when serving stops: the
         # background work has its own cancel scope, cancelled in after_serving.
         state.scope, state.closed = trio.CancelScope(), trio.Event()
+        state.hub.open()
         await cast(QuartTrio, current_app).nursery.start(run_in_background)
 
     @blueprint.after_app_serving
     async def stop() -> None:
         if state.config is None:
             return
+        state.hub.close()  # the open pages' sockets close with 1001
         state.scope.cancel()
         with trio.move_on_after(3.0):
             await state.closed.wait()
@@ -351,8 +353,15 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def notices() -> None:
         await websocket.accept()
         with state.hub.subscribe() as receive:
-            async for notice in receive:
-                await websocket.send(notice.to_json().decode())
+            async with trio.open_nursery() as nursery:
+                # What the page sends is read and dropped in a task of its own: a chatty
+                # client cannot hold up the notices nor the noticing of its disconnect.
+                nursery.start_soon(_discard_incoming)
+                async for notice in receive:
+                    await websocket.send(notice.to_json().decode())
+                nursery.cancel_scope.cancel()
+        # The hub closed: serving stops ("going away"; the page reconnects to another worker).
+        await websocket.close(1001, "the server is stopping")
 
     return blueprint
 
@@ -383,6 +392,11 @@ async def _render(name: str, **context: Any) -> str:
     flashed message, and touch no session."""
     template = current_app.jinja_env.get_template(name)
     return await template.render_async(request=request, **context)
+
+
+async def _discard_incoming() -> None:
+    while True:
+        await websocket.receive()
 
 
 def _odd_parameters(args: Any) -> str | None:
