@@ -329,3 +329,22 @@ async def test_closing_the_hub_ends_every_pages_channel_and_later_subscriptions(
     hub.open()  # serving again (tests start and stop one app several times)
     with hub.subscribe():
         assert hub.pages == 1
+
+
+@pytest.mark.integration
+async def test_search_questions_carry_no_sort_indexes_and_the_schema_reapplies(
+    empty_db: str,
+) -> None:
+    """The sorts are per query (through search_results' key): an index on a column of
+    search_questions cannot serve them, so there is none; schema.sql runs again cleanly."""
+    from service.platform.dbinit import default_sql_files
+
+    from .test_faults import admin
+
+    schema, _seed = default_sql_files()
+    async with admin(empty_db) as conn:
+        await conn.execute(Path(schema).read_text(encoding="utf-8"))  # idempotent
+        rows = await conn.fetch(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'search_questions'"
+        )
+    assert [row["indexname"] for row in rows] == ["search_questions_pkey"]
