@@ -25,6 +25,8 @@ BACKOFF_KEY = "search:backoff:{method}"
 REDIS_TIMEOUT_S = 0.5
 #: One "Redis is down" line per this many seconds.
 LOG_EVERY_S = 30.0
+#: After a failure, Redis is not asked again for this long (a hung Redis costs one timeout).
+RETRY_AFTER_S = 2.0
 
 
 class Backoffs(Protocol):
@@ -81,11 +83,13 @@ class RedisBackoffs:
     ) -> None:
         self._redis = redis
         self.local = local or LocalBackoffs(clock)
+        self._clock = clock
+        self._down_until = 0.0
         self._throttle = LogThrottle(LOG_EVERY_S, clock)
 
     async def remaining_s(self, method: str) -> float:
         local = self.local.remaining_now(method)
-        if self._redis is None:
+        if self._redis is None or self._clock() < self._down_until:
             return local
         redis = self._redis
         key = BACKOFF_KEY.format(method=method)
@@ -99,7 +103,7 @@ class RedisBackoffs:
 
     async def hold(self, method: str, seconds: float) -> None:
         self.local.hold_now(method, seconds)
-        if self._redis is None:
+        if self._redis is None or self._clock() < self._down_until:
             return
         redis = self._redis
         key = BACKOFF_KEY.format(method=method)
@@ -113,6 +117,7 @@ class RedisBackoffs:
             self._log(exc)
 
     def _log(self, exc: BaseException) -> None:
+        self._down_until = self._clock() + RETRY_AFTER_S
         held_back = self._throttle.admit("redis")
         if held_back is not None:
             logger.warning(
