@@ -259,3 +259,31 @@ async def test_new_queries_per_client_are_rate_limited(empty_db: str, tmp_path: 
             assert await new_query(s, "ONE") == first  # a stored query stays open
             listing = await client.get("/search/queries")
     assert listing.text.count('href="/search/queries/') == 2
+
+
+async def test_the_stored_queries_are_listed_a_hundred_a_page(
+    empty_db: str, tmp_path: Path
+) -> None:
+    from .test_faults import admin
+
+    async with admin(empty_db) as conn:
+        await conn.execute(
+            "INSERT INTO search_queries (site, text)"
+            " SELECT 'stackoverflow', 'query ' || g FROM generate_series(1, 105) g"
+        )
+    async with running_fake_api() as (url, _fake):
+        ini = write_ini(tmp_path / "search.ini", url)
+        async with serving(search_app(empty_db, ini)) as client:
+            first = await client.get("/search/queries")
+            second = await client.get("/search/queries?page=2")
+            past = await client.get("/search/queries?page=3")
+            bad = [
+                await client.get(f"/search/queries?{query}")
+                for query in ("page=x", "page=%C2%B2", "page=0", "sort=text", "page=1&page=2")
+            ]
+    assert first.text.count('href="/search/queries/') == 100
+    assert "(105)" in first.text
+    assert 'href="/search/queries?page=2"' in first.text
+    assert second.text.count('href="/search/queries/') == 5
+    assert past.status_code == 404
+    assert [response.status_code for response in bad] == [400] * 5

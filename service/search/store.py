@@ -113,8 +113,18 @@ class SearchStore:
         )
         return _stored_query(rows[0]) if rows else None
 
-    async def list_queries(self) -> list[StoredQuery]:
-        rows = await self._rows(f"SELECT {_QUERY_COLUMNS} FROM search_queries sq ORDER BY sq.id")
+    async def count_queries(self) -> int:
+        rows = await self._rows("SELECT count(*) AS n FROM search_queries")
+        return int(rows[0]["n"])
+
+    async def queries_page(self, offset: int, limit: int) -> list[StoredQuery]:
+        """One page of the stored queries, oldest first."""
+        rows = await self._rows(
+            f"SELECT {_QUERY_COLUMNS} FROM search_queries sq ORDER BY sq.id"
+            " OFFSET :offset LIMIT :limit",
+            offset=offset,
+            limit=limit,
+        )
         return [_stored_query(row) for row in rows]
 
     async def recent_queries(self, limit: int) -> list[StoredQuery]:

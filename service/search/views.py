@@ -38,6 +38,9 @@ MAX_QUERY_LENGTH = 200
 _SITE = SITE_NAME
 #: Stored queries the form lists (the newest).
 RECENT_QUERIES = 10
+#: Stored queries per page of /search/queries.
+QUERIES_PER_PAGE = 100
+_LIST_PAGE = re.compile(r"[0-9]{1,6}")
 #: The results page's query parameters (any other is a 400).
 PAGE_PARAMETERS = frozenset({"page", "per_page", "sort", "order"})
 #: The cache generation of the pages listing queries (the form's recent list, the list).
@@ -257,10 +260,24 @@ def create_blueprint(settings: Settings) -> Blueprint:
             await cache.bump(LISTS)
         return redirect(f"/search/queries/{query.id}", 303)
 
+    def queries_key() -> tuple[str, tuple[str, ...]] | None:
+        number = _list_page(request.args)
+        return None if number is None else (f"/search/queries?page={number}", (LISTS,))
+
     @blueprint.get("/search/queries")
-    @cache.cached_by(lambda: ("/search/queries", (LISTS,)))  # query parameters: ignored
+    @cache.cached_by(queries_key)
     async def queries() -> ResponseReturnValue:
-        return await _render("search/queries.html", queries=await store().list_queries())
+        number = _list_page(request.args)
+        if number is None:
+            abort(400, "Bad parameter: page must be a whole number from 1 (and nothing else).")
+        total = await store().count_queries()
+        pages = max(1, math.ceil(total / QUERIES_PER_PAGE))
+        if number > pages:
+            abort(404, f"Page {number} is past the last page ({pages}) of the stored queries.")
+        rows = await store().queries_page((number - 1) * QUERIES_PER_PAGE, QUERIES_PER_PAGE)
+        return await _render(
+            "search/queries.html", queries=rows, total=total, page=number, pages=pages
+        )
 
     def results_key(query_id: int) -> tuple[str, tuple[str, ...]] | None:
         """The page's canonical key (its parsed parameters); None for a request the view
@@ -397,6 +414,16 @@ async def _render(name: str, **context: Any) -> str:
 async def _discard_incoming() -> None:
     while True:
         await websocket.receive()
+
+
+def _list_page(args: Any) -> int | None:
+    """The page of /search/queries asked for (``?page=``, default 1), None if malformed."""
+    if set(args) - {"page"} or len(args.getlist("page")) > 1:
+        return None
+    raw = args.get("page", "1")
+    if _LIST_PAGE.fullmatch(raw) is None or int(raw) < 1:
+        return None
+    return int(raw)
 
 
 def _odd_parameters(args: Any) -> str | None:
