@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS search_queries (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS search_queries_site_text_key
     ON search_queries (site, lower(text));
+-- Why the API refused the query itself (no such site, a bad parameter): not run again.
+ALTER TABLE search_queries ADD COLUMN IF NOT EXISTS refused TEXT;
 
 -- Stack Exchange search: questions, one row per site and question id, updated in place.
 CREATE TABLE IF NOT EXISTS search_questions (
@@ -101,18 +103,18 @@ CREATE TABLE IF NOT EXISTS search_questions (
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (site, question_id)
 );
--- The results table's sorts (the join reaches a query's questions by primary key; these
--- serve the sorts across many queries' results and keep ORDER BY ... LIMIT cheap).
-CREATE INDEX IF NOT EXISTS search_questions_score ON search_questions (score, question_id);
-CREATE INDEX IF NOT EXISTS search_questions_views ON search_questions (view_count, question_id);
-CREATE INDEX IF NOT EXISTS search_questions_answers
-    ON search_questions (answer_count, question_id);
-CREATE INDEX IF NOT EXISTS search_questions_created
-    ON search_questions (creation_date, question_id);
-CREATE INDEX IF NOT EXISTS search_questions_activity
-    ON search_questions (last_activity_date, question_id);
-CREATE INDEX IF NOT EXISTS search_questions_title ON search_questions ((lower(title) COLLATE "C"), question_id);
-CREATE INDEX IF NOT EXISTS search_questions_owner ON search_questions ((lower(owner) COLLATE "C"), question_id);
+-- No sort indexes here: a results page sorts one query's rows, reached through
+-- search_results' primary key (query_id, position); an index on search_questions (score, ...)
+-- orders every query's questions and cannot serve that. The rows sorted are bounded by what
+-- the query has stored (api.page_size per API page fetched; a few hundred to a few thousand).
+-- Earlier versions created such indexes; they are dropped (idempotent).
+DROP INDEX IF EXISTS search_questions_score;
+DROP INDEX IF EXISTS search_questions_views;
+DROP INDEX IF EXISTS search_questions_answers;
+DROP INDEX IF EXISTS search_questions_created;
+DROP INDEX IF EXISTS search_questions_activity;
+DROP INDEX IF EXISTS search_questions_title;
+DROP INDEX IF EXISTS search_questions_owner;
 
 -- Stack Exchange search: a query's results in the API's order (position from 0).
 CREATE TABLE IF NOT EXISTS search_results (

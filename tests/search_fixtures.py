@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,7 +40,8 @@ def write_ini(path: Path, api_url: str, **sections: dict[str, object]) -> Path:
     """A search.ini on ``api_url`` with ``sections``' keys added or replaced."""
     values: dict[str, dict[str, object]] = {
         "api": {"url": api_url, "timeout_s": 5, "page_size": 100, "max_backoff_wait_s": 5},
-        "cache": {"ttl_s": 60},
+        # A key prefix of its own: the tests share one Redis (the session's valkey).
+        "cache": {"ttl_s": 60, "key_prefix": f"test-{uuid.uuid4().hex}"},
         "refresh": {"interval_s": 600},
     }
     for section, keys in sections.items():

@@ -3,19 +3,23 @@ and notices from Redis to the WebSocket of every worker's open pages."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 import trio
+import trio.testing
+from quart_trio import QuartTrio
 from trio_websocket import open_websocket_url
 
-from service.platform.response_cache import open_redis
+from service.platform.response_cache import REDIS_TIMEOUT_S, ResponseCache, open_redis
 from service.search.fake_api import FakeApiState
-from service.search.notices import CHANNEL, Notice, RedisNotices
+from service.search.notices import CHANNEL, Notice, NoticeHub, RedisNotices, serve_notice_relay
 
 from .search_fixtures import question_ids, running_fake_api, search_app, serving, write_ini
 from .test_faults import admin
@@ -36,7 +40,7 @@ class Site:
 async def site(empty_db: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
     async with running_fake_api() as (url, fake):
         ini = write_ini(tmp_path / "search.ini", url, cache={"ttl_s": TTL_S})
-        # A namespace of its own per test: the session's valkey is shared.
+        # A key prefix of its own per test (write_ini): the session's valkey is shared.
         app = search_app(empty_db, ini, REDIS_URL=redis_url)
         async with serving(app) as client:
             yield Site(client, fake, empty_db)
@@ -194,3 +198,140 @@ async def test_a_refresh_notice_drops_that_querys_cached_pages_only(
         raise AssertionError("the refreshed query's page stayed cached")
     assert (await site.client.get(one + "?per_page=50")).headers["X-Cache"] == "MISS"
     assert (await site.client.get(two)).headers["X-Cache"] == "HIT"  # another query's page
+
+
+async def test_a_hung_redis_costs_a_page_at_most_redis_timeout_s(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A Redis that accepts connections and never answers: the lookup is given up after
+    REDIS_TIMEOUT_S (no retry doubling it), and the next ones skip Redis for a while."""
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, _hang, 0, host="127.0.0.1")
+        )
+        port = listeners[0].socket.getsockname()[1]
+        async with open_redis(f"redis://127.0.0.1:{port}") as redis:
+            cache = ResponseCache(redis, ttl_s=60, namespace="hung", clock=trio.current_time)
+            started = trio.current_time()
+            assert await cache.lookup("/search") is None
+            assert trio.current_time() - started <= REDIS_TIMEOUT_S + 0.01
+            started = trio.current_time()
+            assert await cache.lookup("/search") is None  # Redis is skipped meanwhile
+            assert trio.current_time() - started < 0.01
+        nursery.cancel_scope.cancel()
+
+
+async def _hang(stream: trio.SocketStream) -> None:
+    async with stream:
+        await trio.sleep_forever()
+
+
+async def test_with_redis_down_the_notice_relay_logs_throttled_and_keeps_trying(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class DownRedis:
+        """Every subscription fails at once, as with Redis gone (coredis gives up)."""
+
+        tries = 0
+
+        def pubsub(self, **_options: object) -> Any:
+            self.tries += 1
+            raise ConnectionError("Unable to establish a connection to 127.0.0.1:1")
+
+    redis = DownRedis()
+    with caplog.at_level(logging.WARNING, "service.search.notices"):
+        with trio.move_on_after(120):  # 120 tries, one a second
+            await serve_notice_relay(cast(Any, redis), NoticeHub())
+    assert redis.tries >= 100  # it keeps trying
+    lines = [r for r in caplog.records if "subscription lost" in r.getMessage()]
+    assert 1 <= len(lines) <= 5  # one line per 30 s, not one per try
+    assert "more failures since the last line" in lines[-1].getMessage()
+
+
+async def test_a_cached_search_page_sets_no_cookie(site: Site) -> None:
+    location = await new_query(site.client, "cookies")
+    for path in ("/search", "/search/queries", location):
+        for expected in ("MISS", "HIT"):
+            site.client.cookies.clear()
+            response = await site.client.get(path)
+            assert response.status_code == 200
+            assert response.headers["X-Cache"] == expected, path
+            assert "set-cookie" not in response.headers, (path, expected)
+
+
+async def test_equal_page_requests_share_one_entry_and_unknown_parameters_are_refused(
+    site: Site,
+) -> None:
+    location = await new_query(site.client, "canonical keys")
+    assert (await site.client.get(location)).headers["X-Cache"] == "MISS"
+    for same in ("?page=1", "?order=desc&sort=score&per_page=25", "?per_page=%2025"):
+        response = await site.client.get(location + same)
+        assert response.headers["X-Cache"] == "HIT", same
+    for extra in ("?utm_source=x", "?page=1&Page=2", "?page=1&page=1x"):
+        response = await site.client.get(location + extra)
+        assert response.status_code == 400, extra
+        assert response.headers.get("X-Cache") != "HIT"
+    refused = await site.client.get(location + "?utm_source=x")
+    assert "unknown utm_source" in refused.text
+
+
+async def test_the_forms_recent_list_follows_a_querys_count(site: Site) -> None:
+    location = await new_query(site.client, "counted")
+    form = await site.client.get("/search")
+    assert "0 stored" in form.text
+    assert (await site.client.get("/search")).headers["X-Cache"] == "HIT"
+    await site.client.get(location)  # fetches an API page: 100 results stored
+    form = await site.client.get("/search")
+    assert form.headers["X-Cache"] == "MISS"
+    assert "100 stored" in form.text
+
+
+async def test_a_page_rendered_before_a_change_is_not_stored_as_current(redis_url: str) -> None:
+    """The generations are read before the view: a change elsewhere (a refresh's bump)
+    while the view renders the old rows leaves that page under the old number."""
+    app = QuartTrio(__name__)
+    renders = 0
+    reading, changed = trio.Event(), trio.Event()
+    async with open_redis(redis_url) as redis:
+        cache = ResponseCache(redis, ttl_s=60, namespace=f"race-{trio.current_time()}")
+
+        async def change_elsewhere() -> None:
+            await reading.wait()
+            await cache.bump("rows")
+            changed.set()
+
+        @app.get("/page")
+        @cache.cached_by(lambda: ("/page", ("rows",)))
+        async def page() -> str:
+            nonlocal renders
+            renders += 1
+            if renders == 1:  # the rows change while this render reads them
+                reading.set()
+                await changed.wait()
+            return f"render {renders}"
+
+        client = app.test_client()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(change_elsewhere)
+            first = await client.get("/page")
+        second = await client.get("/page")
+        third = await client.get("/page")
+    assert first.headers["X-Cache"] == second.headers["X-Cache"] == "MISS"
+    assert await second.get_data(as_text=True) == "render 2"
+    assert third.headers["X-Cache"] == "HIT"
+    assert await third.get_data(as_text=True) == "render 2"
+
+
+async def test_a_page_past_one_views_api_budget_says_so_and_is_not_cached(
+    empty_db: str, redis_url: str, tmp_path: Path
+) -> None:
+    async with running_fake_api() as (url, _fake):
+        ini = write_ini(tmp_path / "search.ini", url, api={"page_size": 10})
+        async with serving(search_app(empty_db, ini, REDIS_URL=redis_url)) as client:
+            location = await new_query(client, "past the budget")
+            for _ in range(2):  # 5 API pages of 10 per view: page 2 of 100 needs 20
+                response = await client.get(location + "?per_page=100&page=2")
+                assert response.status_code == 200
+                assert 'id="incomplete"' in response.text
+                assert response.headers["X-Cache"] == "MISS"
+                assert "no-store" in response.headers["Cache-Control"]

@@ -10,7 +10,10 @@ import httpx
 import pytest
 import trio
 
+from service.platform.response_cache import open_redis
+from service.search.backoff import BACKOFF_KEY, LocalBackoffs, RedisBackoffs
 from service.search.client import (
+    THROTTLE_BACKOFF_S,
     ApiBackoffError,
     ApiErrorResponse,
     ApiThrottledError,
@@ -19,6 +22,7 @@ from service.search.client import (
     StackExchangeClient,
 )
 from service.search.fake_api import FakeApiState, fake_questions
+from service.search.models import Question
 
 from .search_fixtures import running_fake_api
 
@@ -266,3 +270,86 @@ async def test_the_fake_refuses_what_the_real_api_refuses(
         await client.search(TEXT, "", 1, 10)
     with pytest.raises(ApiErrorResponse, match="pagesize"):
         await client.search(TEXT, "stackoverflow", 1, 101)
+
+
+@pytest.mark.parametrize("how", ["429", "502"])
+async def test_throttling_holds_back_the_next_call_as_a_backoff(
+    fake: tuple[str, FakeApiState], http: httpx.AsyncClient, how: str
+) -> None:
+    url, state = fake
+    clock = Clock()
+    client = client_of(http, url, clock=clock, max_backoff_wait_s=1.0)
+    state.throttle = how
+    with pytest.raises(ApiThrottledError):
+        await client.search(TEXT, "stackoverflow", 1, 10)
+    state.throttle = None
+    calls = state.calls
+    with pytest.raises(ApiBackoffError):
+        await client.search(TEXT, "stackoverflow", 1, 10)
+    assert state.calls == calls  # not called while throttled
+    clock.now += THROTTLE_BACKOFF_S  # 429 says Retry-After: 30, the 502 body says nothing
+    await client.search(TEXT, "stackoverflow", 1, 10)
+    assert state.calls == calls + 1
+
+
+@pytest.mark.integration
+async def test_a_backoff_is_shared_by_a_page_client_and_the_refresher_through_redis(
+    fake: tuple[str, FakeApiState], http: httpx.AsyncClient, redis_url: str
+) -> None:
+    url, state = fake
+    async with open_redis(redis_url) as redis:
+        await redis.delete([BACKOFF_KEY.format(method="search")])
+        # Two processes' clients: each its own process-local state, one Redis.
+        page = client_of(http, url, max_backoff_wait_s=1.0, backoffs=RedisBackoffs(redis))
+        refresher = client_of(http, url, max_backoff_wait_s=1.0, backoffs=RedisBackoffs(redis))
+        state.backoff_s = 10
+        await page.search(TEXT, "stackoverflow", 1, 10)
+        state.backoff_s = None
+        calls = state.calls
+        with pytest.raises(ApiBackoffError):
+            await refresher.search(TEXT, "stackoverflow", 1, 10)
+        assert state.calls == calls
+        assert 9_000 < await redis.pttl(BACKOFF_KEY.format(method="search")) <= 10_000
+        await redis.delete([BACKOFF_KEY.format(method="search")])
+        await refresher.search(TEXT, "stackoverflow", 1, 10)  # the backoff gone: called
+        assert state.calls == calls + 1
+
+
+async def test_with_redis_down_the_process_local_backoff_holds(
+    fake: tuple[str, FakeApiState], http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, state = fake
+    with trio.socket.socket() as unused:  # a port nobody listens on
+        await unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    async with open_redis(f"redis://127.0.0.1:{port}") as redis:
+        shared = RedisBackoffs(redis, LocalBackoffs(trio.current_time))
+        page = client_of(http, url, max_backoff_wait_s=1.0, backoffs=shared)
+        refresher = client_of(http, url, max_backoff_wait_s=1.0, backoffs=shared)
+        state.backoff_s = 10
+        await page.search(TEXT, "stackoverflow", 1, 10)
+        state.backoff_s = None
+        calls = state.calls
+        with pytest.raises(ApiBackoffError):
+            await refresher.search(TEXT, "stackoverflow", 1, 10)
+        assert state.calls == calls
+    assert "backoffs: Redis failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("link", "kept"),
+    [
+        ("https://stackoverflow.com/questions/1/x", True),
+        ("http://superuser.com/questions/2/y", True),
+        ("javascript:alert(document.cookie)", False),
+        ("JavaScript:alert(1)", False),
+        (" javascript:alert(1)", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("//evil.example/x", False),
+        ("https:///no-host", False),
+    ],
+)
+def test_only_http_and_https_links_are_kept(link: str, kept: bool) -> None:
+    item = {"question_id": 1, "title": "t", "link": link, "creation_date": 0}
+    question = Question.from_api("stackoverflow", item)
+    assert question.link == (link.strip() if kept else "")

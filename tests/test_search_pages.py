@@ -72,6 +72,9 @@ async def test_the_form_stores_a_query_once_and_redirects_to_its_results(site: S
         ({"q": "   "}, "Type some words"),
         ({"q": "x" * 201}, "at most 200 characters"),
         ({"q": "ok", "site": "not a site!"}, "Stack Exchange site name"),
+        ({"q": "nul\x00byte"}, "control characters"),
+        ({"q": "tab\x1bescape"}, "control characters"),
+        ({"q": "ok", "site": "so\x00"}, "Stack Exchange site name"),
     ],
 )
 async def test_a_bad_search_is_a_400_form_keeping_what_was_typed(
@@ -80,8 +83,9 @@ async def test_a_bad_search_is_a_400_form_keeping_what_was_typed(
     response = await site.client.post("/search", data=fields)
     assert response.status_code == 400
     assert message in response.text
-    if fields["q"].strip():
-        assert fields["q"][:50] in response.text
+    if fields["q"].strip():  # what was typed, control characters shown as spaces
+        typed = " ".join(re.sub(r"[\x00-\x1f]", " ", fields["q"]).split())
+        assert typed[:50] in response.text
 
 
 @pytest.mark.parametrize("per_page", [25, 50, 100])
@@ -170,6 +174,8 @@ async def test_every_column_sorts_both_ways(site: Site, column: str, order: str)
         ("page=0", "page must be a whole number from 1"),
         ("page=-2", "page must be a whole number"),
         ("page=x", "page must be a whole number"),
+        ("page=%C2%B2", "page must be a whole number"),
+        ("per_page=%C2%B2", "per_page must be a whole number"),
     ],
 )
 async def test_bad_values_are_a_clear_400_page(site: Site, query: str, message: str) -> None:
@@ -225,3 +231,59 @@ async def test_an_api_failure_is_a_message_on_the_page_not_a_500(
 async def test_the_index_page_links_the_search(site: Site) -> None:
     response = await site.client.get("/")
     assert 'href="/search"' in response.text
+
+
+async def test_a_query_on_a_site_the_api_does_not_have_is_marked_and_not_asked_again(
+    site: Site,
+) -> None:
+    site.fake.unknown_sites.add("nosuchsite")
+    location = await new_query(site, TEXT, "nosuchsite")
+    for _view in range(2):
+        response = await site.client.get(location)
+        assert "No site found for name" in response.text
+        assert 'id="api-error"' in response.text
+    assert site.fake.calls == 1  # the refusal is stored: the second view did not ask again
+
+
+async def test_new_queries_per_client_are_rate_limited(empty_db: str, tmp_path: Path) -> None:
+    async with running_fake_api() as (url, fake):
+        ini = write_ini(tmp_path / "search.ini", url, pages={"new_queries_per_minute": 2})
+        async with serving(search_app(empty_db, ini)) as client:
+            s = Site(client, fake)
+            first = await new_query(s, "one")
+            await new_query(s, "two")
+            refused = await client.post("/search", data={"q": "three"})
+            assert refused.status_code == 429
+            assert "Too many new searches" in refused.text
+            assert "three" in refused.text  # what was typed stays in the form
+            assert await new_query(s, "ONE") == first  # a stored query stays open
+            listing = await client.get("/search/queries")
+    assert listing.text.count('href="/search/queries/') == 2
+
+
+async def test_the_stored_queries_are_listed_a_hundred_a_page(
+    empty_db: str, tmp_path: Path
+) -> None:
+    from .test_faults import admin
+
+    async with admin(empty_db) as conn:
+        await conn.execute(
+            "INSERT INTO search_queries (site, text)"
+            " SELECT 'stackoverflow', 'query ' || g FROM generate_series(1, 105) g"
+        )
+    async with running_fake_api() as (url, _fake):
+        ini = write_ini(tmp_path / "search.ini", url)
+        async with serving(search_app(empty_db, ini)) as client:
+            first = await client.get("/search/queries")
+            second = await client.get("/search/queries?page=2")
+            past = await client.get("/search/queries?page=3")
+            bad = [
+                await client.get(f"/search/queries?{query}")
+                for query in ("page=x", "page=%C2%B2", "page=0", "sort=text", "page=1&page=2")
+            ]
+    assert first.text.count('href="/search/queries/') == 100
+    assert "(105)" in first.text
+    assert 'href="/search/queries?page=2"' in first.text
+    assert second.text.count('href="/search/queries/') == 5
+    assert past.status_code == 404
+    assert [response.status_code for response in bad] == [400] * 5

@@ -15,10 +15,16 @@ import trio
 import trio.testing
 
 from service.platform.database import open_database
+from service.search.client import (
+    ApiBackoffError,
+    ApiErrorResponse,
+    ApiThrottledError,
+    SearchApiError,
+)
 from service.search.fakes import MemoryLock, MemorySource, MemoryStore
 from service.search.fetching import fetch_until
 from service.search.models import ApiPage
-from service.search.notices import MemoryNotices
+from service.search.notices import MemoryNotices, NoticeHub
 from service.search.refresher import Refresher
 from service.search.store import PgRefreshLock, SearchStore
 
@@ -236,3 +242,109 @@ async def test_two_views_fetching_at_once_store_each_page_and_question_once(
     assert stored.pages_fetched == 2
     ids = [q.question_id for q in rows]
     assert len(ids) == len(set(ids)) == stored.result_count == 200  # the repeat linked once
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ApiThrottledError("too many requests (HTTP 429)", 30),
+        ApiBackoffError("search", 120),
+    ],
+)
+async def test_throttling_or_a_backoff_ends_the_round_and_defers_the_rest(
+    autojump_clock: trio.testing.MockClock, error: SearchApiError
+) -> None:
+    store, source, notices = MemoryStore(), MemorySource(), MemoryNotices()
+    first, throttled, *rest = (store.add_query(text) for text in ("a", "b", "c", "d"))
+    source.errors["b"] = error
+    report = await refresher_of(store, source, notices=notices).run_once(every_query=True)
+    assert report.refreshed == (first.id,)
+    assert report.deferred == (throttled.id, *(q.id for q in rest))
+    assert [text for text, _site, _page in source.calls] == ["a", "b"]  # c, d: not called
+
+
+async def test_a_refresh_asks_for_at_most_max_pages_per_query(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store, source = MemoryStore(), MemorySource()
+    query = store.add_query("redis cache")  # 210 results: three API pages
+    query = await fetch_until(query, 3, source=source, store=store, api_page_size=100)
+    assert query.pages_fetched == 3
+    source.calls.clear()
+    refresher = Refresher(
+        source=source,
+        store=store,
+        lock=MemoryLock(),
+        notices=MemoryNotices(),
+        interval_s=INTERVAL_S,
+        api_page_size=100,
+        max_pages_per_query=1,
+    )
+    await refresher.run_once(every_query=True)
+    assert [page for _text, _site, page in source.calls] == [1]
+    assert store.queries[query.id].pages_fetched == 1
+    assert store.queries[query.id].has_more  # the rest: fetched again when a view needs it
+
+
+async def test_a_query_the_api_refuses_is_marked_and_not_refreshed_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store, source = MemoryStore(), MemorySource()
+    refused, good = store.add_query("bad"), store.add_query("good")
+    source.errors["bad"] = ApiErrorResponse(400, 400, "bad_parameter", "No site found for name `x`")
+    refresher = refresher_of(store, source)
+    first = await refresher.run_once(every_query=True)
+    assert first.failed == (refused.id,)
+    assert store.queries[refused.id].refused is not None
+    assert "No site found" in (store.queries[refused.id].refused or "")
+    source.calls.clear()
+    second = await refresher.run_once(every_query=True)
+    assert second.refreshed == (good.id,)
+    assert [text for text, _site, _page in source.calls] == ["good"]
+
+
+async def test_serve_runs_a_round_at_once_not_after_a_whole_interval(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store, source = MemoryStore(), MemorySource()
+    query = store.add_query("due")
+    await trio.sleep(INTERVAL_S)  # due by the time the refresher starts
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(refresher_of(store, source).serve)
+        await trio.sleep(1.0)
+        assert store.queries[query.id].refreshed_at is not None
+        nursery.cancel_scope.cancel()
+
+
+async def test_closing_the_hub_ends_every_pages_channel_and_later_subscriptions() -> None:
+    hub = NoticeHub()
+    with hub.subscribe() as open_page:
+        hub.close()  # serving stops
+        with trio.fail_after(1):
+            assert [notice async for notice in open_page] == []
+        with hub.subscribe() as late_page:
+            with trio.fail_after(1):
+                assert [notice async for notice in late_page] == []
+    assert hub.pages == 0
+    hub.open()  # serving again (tests start and stop one app several times)
+    with hub.subscribe():
+        assert hub.pages == 1
+
+
+@pytest.mark.integration
+async def test_search_questions_carry_no_sort_indexes_and_the_schema_reapplies(
+    empty_db: str,
+) -> None:
+    """The sorts are per query (through search_results' key): an index on a column of
+    search_questions cannot serve them, so there is none; schema.sql runs again cleanly."""
+    from service.platform.dbinit import default_sql_files
+
+    from .test_faults import admin
+
+    schema, _seed = default_sql_files()
+    async with admin(empty_db) as conn:
+        await conn.execute(await trio.Path(schema).read_text(encoding="utf-8"))  # idempotent
+        rows = await conn.fetch(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'search_questions'"
+        )
+    assert [row["indexname"] for row in rows] == ["search_questions_pkey"]

@@ -1,16 +1,21 @@
-"""A response cache on Redis for GET pages: keyed by the full path and query string, with a
-TTL, ``X-Cache: HIT|MISS``. Redis down or slow: the page is served uncached, and logged."""
+"""A response cache on Redis for GET pages, with a TTL and ``X-Cache: HIT|MISS``. A view's key
+is its full path and query string, or what its key function makes of the request (the
+parsed, canonical parameters), plus the current numbers of the generations it names: a change
+bumps a generation (``INCR``, O(1)) and every page keyed on it is out of reach at once. Redis
+down or slow: the page is served uncached, and logged."""
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import coredis
+import coredis.retry
 import orjson
 import trio
 from quart import Response, make_response, request
@@ -30,22 +35,46 @@ RETRY_AFTER_S = 2.0
 LOG_EVERY_S = 30.0
 
 View = Callable[..., Awaitable[ResponseReturnValue]]
+#: From a view's arguments (in a request context): the page's canonical path and the names
+#: of the generations it depends on; None when the request is not cacheable as it is (the
+#: view answers it, uncached: a bad parameter's 400, say).
+KeyFunction = Callable[..., tuple[str, Sequence[str]] | None]
 
 
 @asynccontextmanager
 async def open_redis(url: str) -> AsyncIterator[coredis.Redis[bytes]]:
-    """A Redis client (coredis, native on trio) whose calls fail fast when the server is away."""
+    """A Redis client (coredis, native on trio) whose calls fail fast when the server is away:
+    no retries (coredis retries twice by default, which made a hung Redis cost a page twice
+    the timeout)."""
     client: coredis.Redis[bytes] = coredis.Redis.from_url(
-        url, connect_timeout=REDIS_TIMEOUT_S, stream_timeout=REDIS_TIMEOUT_S
+        url,
+        connect_timeout=REDIS_TIMEOUT_S,
+        stream_timeout=REDIS_TIMEOUT_S,
+        retry_policy=coredis.retry.NoRetryPolicy(),
     )
     async with client:
         yield client
 
 
+class _Pending:
+    """The key a cached view's response will be stored under (updated by its own bumps)."""
+
+    def __init__(self, page: str, names: Sequence[str], key: str | None) -> None:
+        self.page = page
+        self.names = names
+        self.key = key
+
+
+_pending: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar(
+    "response_cache_pending", default=None
+)
+
+
 class ResponseCache:
-    """GET responses (status 200, no cookie set) kept ``ttl_s`` seconds under
-    ``<namespace>:<full path>``. Every failure of Redis is logged (throttled) and the page is
-    served as if there were no cache: never an error page because of the cache."""
+    """GET responses (status 200, no cookie set, no ``Cache-Control: no-store``) kept ``ttl_s``
+    seconds under ``<namespace>:<generations>:<key>``. Every failure of Redis is logged
+    (throttled) and the page is served as if there were no cache: never an error page
+    because of the cache."""
 
     def __init__(
         self,
@@ -63,62 +92,103 @@ class ResponseCache:
         self._down_until = 0.0
         self._throttle = LogThrottle(LOG_EVERY_S, clock)
 
-    def key(self, full_path: str) -> str:
-        return f"{self._namespace}:{full_path}"
+    def key(self, page: str, generations: Sequence[int] = ()) -> str:
+        numbers = ".".join(map(str, generations))
+        return f"{self._namespace}:g{numbers}:{page}"
 
-    async def lookup(self, full_path: str) -> Response | None:
-        """The cached response of this path and query, if any."""
-        raw = await self._call("GET", lambda redis: redis.get(self.key(full_path)))
+    def generation_key(self, name: str) -> str:
+        return f"{self._namespace}:gen:{name}"
+
+    async def generations(self, names: Sequence[str]) -> list[int] | None:
+        """The current number of each generation (0 if never bumped); None if Redis does not
+        answer (the page is then served uncached)."""
+        if not names:
+            return [] if self.redis is not None else None
+        keys = [self.generation_key(name) for name in names]
+        raw = await self._call("MGET", lambda redis: redis.mget(keys))
+        if raw is None:
+            return None
+        return [int(value) if value is not None else 0 for value in raw]
+
+    async def bump(self, *names: str) -> None:
+        """The pages keyed on these generations are stale (after a change): one ``INCR``
+        each; the old entries expire with their TTL. The counters have no TTL (a counter
+        that expired could count up to a number whose old pages still live)."""
+        for name in names:
+            await self._call("INCR", functools.partial(_incr, key=self.generation_key(name)))
+        pending = _pending.get()
+        if pending is not None and pending.key is not None and set(names) & set(pending.names):
+            # The view changed what its page shows, and reads it after this: its page is
+            # current as of the new numbers (a change after this bumps again).
+            numbers = await self.generations(pending.names)
+            pending.key = None if numbers is None else self.key(pending.page, numbers)
+
+    async def lookup(self, key: str) -> Response | None:
+        """The cached response under ``key`` (from :meth:`key`), if any."""
+        raw = await self._call("GET", lambda redis: redis.get(key))
         if not isinstance(raw, bytes):
             return None
         head, _, body = raw.partition(b"\n")
         meta = orjson.loads(head)
         return Response(body, status=int(meta["status"]), headers=meta["headers"])
 
-    async def store(self, full_path: str, response: Response) -> None:
+    async def store(self, key: str, response: Response) -> None:
         """Keep ``response`` (its body read in full) for the TTL."""
         body = await response.get_data(as_text=False)
         headers = [[name, value] for name, value in response.headers.items() if name != "X-Cache"]
         head = orjson.dumps({"status": response.status_code, "headers": headers})
         await self._call(
             "SET",
-            lambda redis: redis.set(self.key(full_path), head + b"\n" + body, ex=self._ttl_s),
+            lambda redis: redis.set(key, head + b"\n" + body, ex=self._ttl_s),
         )
 
-    async def forget(self, path_prefix: str) -> None:
-        """Drop every cached page whose path starts with ``path_prefix`` (after a change)."""
-
-        async def drop(redis: coredis.Redis[bytes]) -> None:
-            pattern = _glob_escape(self.key(path_prefix)) + "*"
-            keys = [key async for key in redis.scan_iter(match=pattern)]
-            if keys:
-                await redis.delete(keys)
-
-        await self._call("DEL", drop)
-
     def cached(self, view: View) -> View:
-        """Decorate a GET view: answer from the cache, else run it and keep a 200."""
+        """Decorate a GET view keyed by its full path and query string (no generations)."""
+        return self.cached_by(lambda *_args, **_kwargs: (request.full_path, ()))(view)
 
-        @functools.wraps(view)
-        async def wrapper(*args: Any, **kwargs: Any) -> Response:
-            full_path = request.full_path
-            hit = await self.lookup(full_path)
-            if hit is not None:
-                hit.headers["X-Cache"] = "HIT"
-                return hit
-            response = cast(Response, await make_response(await view(*args, **kwargs)))
-            if response.status_code == 200 and "Set-Cookie" not in response.headers:
-                await self.store(full_path, response)
-            response.headers["X-Cache"] = "MISS"
-            return response
+    def cached_by(self, make_key: KeyFunction) -> Callable[[View], View]:
+        """Decorate a GET view: answer from the cache, else run it and keep a 200. The
+        generations are read before the view runs, so a page rendered from rows a change
+        has since replaced is stored under the old numbers, out of reach. A view that
+        changes its own page's rows calls :meth:`bump` before reading them: its page is
+        then stored under the new numbers."""
 
-        return wrapper
+        def decorate(view: View) -> View:
+            @functools.wraps(view)
+            async def wrapper(*args: Any, **kwargs: Any) -> Response:
+                made = make_key(*args, **kwargs)
+                key = None
+                if made is not None:
+                    page, names = made
+                    numbers = await self.generations(names)
+                    if numbers is not None:
+                        key = self.key(page, numbers)
+                if key is not None:
+                    hit = await self.lookup(key)
+                    if hit is not None:
+                        hit.headers["X-Cache"] = "HIT"
+                        return hit
+                pending = None if made is None else _Pending(made[0], made[1], key)
+                token = _pending.set(pending)
+                try:
+                    result = await view(*args, **kwargs)
+                finally:
+                    _pending.reset(token)
+                response = cast(Response, await make_response(result))
+                if pending is not None and pending.key is not None and _storable(response):
+                    await self.store(pending.key, response)
+                response.headers["X-Cache"] = "MISS"
+                return response
+
+            return wrapper
+
+        return decorate
 
     async def _call(self, what: str, action: Callable[[coredis.Redis[bytes]], Any]) -> Any:
         if self.redis is None or self._clock() < self._down_until:
             return None
         try:
-            with trio.fail_after(REDIS_TIMEOUT_S * 2):
+            with trio.fail_after(REDIS_TIMEOUT_S):
                 return await action(self.redis)
         except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
             self._down_until = self._clock() + RETRY_AFTER_S
@@ -133,6 +203,14 @@ class ResponseCache:
             return None
 
 
-def _glob_escape(text: str) -> str:
-    """``text`` matched literally by a Redis glob pattern (``?`` ``*`` ``[`` ``]`` ``\\``)."""
-    return "".join("\\" + char if char in "?*[]\\" else char for char in text)
+async def _incr(redis: coredis.Redis[bytes], *, key: str) -> int:
+    return await redis.incr(key)
+
+
+def _storable(response: Response) -> bool:
+    cache_control = response.headers.get("Cache-Control", "")
+    return (
+        response.status_code == 200
+        and "Set-Cookie" not in response.headers
+        and "no-store" not in cache_control
+    )

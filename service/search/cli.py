@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,10 +17,11 @@ from ..platform.database import open_database
 from ..platform.embedded_redis import running_embedded_redis
 from ..platform.response_cache import open_redis
 from ..platform.settings import Settings
+from .backoff import RedisBackoffs
 from .client import StackExchangeClient
 from .config import SearchConfig, SearchConfigError, load_config
 from .notices import RedisNotices
-from .refresher import Refresher, RefreshReport
+from .refresher import MAX_BACKOFF_WAIT_S, Refresher, RefreshReport
 from .store import PgRefreshLock, SearchStore
 
 __all__ = ["add_commands"]
@@ -49,8 +49,8 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The command's exit code: 0 done, 1 some queries failed or another refresher held the
-    lock, 2 a configuration error."""
+    """The command's exit code: 0 done, 1 some queries failed or were left for later
+    (throttled, backoff) or another refresher held the lock, 2 a configuration error."""
     settings = Settings.from_env()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(
             f"search-refresh: {len(report.refreshed)} queries refreshed,"
-            f" {len(report.failed)} failed"
+            f" {len(report.failed)} failed, {len(report.deferred)} left for later"
+            " (the API throttled us or asked for a backoff)"
         )
-        return 1 if report.failed else 0
+        return 1 if report.failed or report.deferred else 0
     try:
         trio.run(refresh_forever, settings, config)
     except KeyboardInterrupt:
@@ -84,8 +85,7 @@ async def refresh_once(settings: Settings, config: SearchConfig) -> RefreshRepor
 
 async def refresh_forever(settings: Settings, config: SearchConfig) -> None:
     async with open_refresher(settings, config) as refresher:
-        await refresher.run_once()
-        await refresher.serve()
+        await refresher.serve()  # a round at once, then one every interval
 
 
 @asynccontextmanager
@@ -112,11 +112,14 @@ async def open_refresher(settings: Settings, config: SearchConfig) -> AsyncItera
                 sort=config.api_sort,
                 order=config.api_order,
                 key=config.api_key,
-                max_backoff_wait_s=math.inf,
+                max_backoff_wait_s=MAX_BACKOFF_WAIT_S,
+                # The workers' backoffs (in Redis) hold back this command's calls too.
+                backoffs=RedisBackoffs(redis),
             ),
             store=SearchStore(database),
             lock=PgRefreshLock(database),
             notices=RedisNotices(redis),
             interval_s=config.refresh_interval_s,
             api_page_size=config.api_page_size,
+            max_pages_per_query=config.refresh_max_pages_per_query,
         )

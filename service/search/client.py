@@ -13,6 +13,7 @@ import httpx
 import orjson
 import trio
 
+from .backoff import Backoffs, LocalBackoffs
 from .models import ApiPage, Question
 
 __all__ = [
@@ -30,6 +31,8 @@ logger = logging.getLogger("service.search.client")
 
 #: The API's error_id for "too many requests" (HTTP 502 with this body).
 THROTTLE_VIOLATION = 502
+#: How long throttling holds back the method when the answer says no Retry-After.
+THROTTLE_BACKOFF_S = 30.0
 
 
 class SearchApiError(Exception):
@@ -89,9 +92,12 @@ class SearchSource(Protocol):
 class StackExchangeClient:
     """``GET {api_url}/2.3/search`` on a shared ``httpx.AsyncClient``.
 
-    A ``backoff`` in an answer holds back the next call of the same method until it has
-    passed: a call within ``max_backoff_wait_s`` of its end waits, a later one fails at once
-    with :class:`ApiBackoffError` (a page should not hang; the refresher passes a long wait).
+    A ``backoff`` in an answer, and throttling (HTTP 429 or ``throttle_violation``, for its
+    Retry-After or :data:`THROTTLE_BACKOFF_S`), holds back the next call of the same method
+    until it has passed: a call within ``max_backoff_wait_s`` of its end waits, a later one
+    fails at once with :class:`ApiBackoffError` (a page should not hang). The holds are
+    kept in ``backoffs``, shared by every client that is given the same (in Redis: every
+    process); by default this client's own.
     """
 
     def __init__(
@@ -104,6 +110,7 @@ class StackExchangeClient:
         order: str = "desc",
         key: str | None = None,
         max_backoff_wait_s: float = 5.0,
+        backoffs: Backoffs | None = None,
         clock: Callable[[], float] = trio.current_time,
     ) -> None:
         self._http = http
@@ -113,9 +120,7 @@ class StackExchangeClient:
         self._order = order
         self._key = key
         self._max_wait_s = max_backoff_wait_s
-        self._clock = clock
-        #: When each method may be called again (clock time).
-        self._not_before: dict[str, float] = {}
+        self._backoffs = backoffs if backoffs is not None else LocalBackoffs(clock)
         self.quota_remaining: int | None = None
 
     async def search(self, text: str, site: str, page: int, page_size: int) -> ApiPage:
@@ -159,37 +164,39 @@ class StackExchangeClient:
                 f"The Stack Exchange API could not be reached ({type(exc).__name__})."
             ) from exc
         body = _json_body(response)
-        self._note_backoff(method, body)
+        await self._note_backoff(method, body)
         if "quota_remaining" in body:
             self.quota_remaining = _int_or_none(body["quota_remaining"])
         if response.status_code == 429:
+            await self._throttled(method, response)
             raise ApiThrottledError("too many requests (HTTP 429)", _retry_after(response))
         if "error_id" in body or response.status_code >= 400:
             error_id = _int_or_none(body.get("error_id")) or response.status_code
             name = str(body.get("error_name") or "error")
             message = str(body.get("error_message") or f"HTTP {response.status_code}")
             if name == "throttle_violation" or error_id == THROTTLE_VIOLATION:
+                await self._throttled(method, response)
                 raise ApiThrottledError(message, _retry_after(response))
             raise ApiErrorResponse(response.status_code, error_id, name, message)
         return body
 
+    async def _throttled(self, method: str, response: httpx.Response) -> None:
+        retry_after = _retry_after(response)
+        await self._backoffs.hold(method, retry_after or THROTTLE_BACKOFF_S)
+
     async def _wait_for_backoff(self, method: str) -> None:
-        until = self._not_before.get(method)
-        if until is None:
-            return
-        wait_s = until - self._clock()
+        wait_s = await self._backoffs.remaining_s(method)
         if wait_s <= 0:
-            del self._not_before[method]
             return
         if wait_s > self._max_wait_s:
             raise ApiBackoffError(method, wait_s)
         logger.info("waiting %.1f s: the API asked for a backoff on %s", wait_s, method)
         await trio.sleep(wait_s)
 
-    def _note_backoff(self, method: str, body: dict[str, Any]) -> None:
+    async def _note_backoff(self, method: str, body: dict[str, Any]) -> None:
         backoff = _int_or_none(body.get("backoff"))
         if backoff is not None and backoff > 0:
-            self._not_before[method] = self._clock() + backoff
+            await self._backoffs.hold(method, backoff)
 
 
 def _json_body(response: httpx.Response) -> dict[str, Any]:

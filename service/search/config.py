@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,6 +36,11 @@ SORTABLE_COLUMNS = (
 
 #: The API's sort orders for /search.
 _API_SORTS = ("activity", "votes", "creation", "relevance")
+#: A Stack Exchange site name (the form's rule too): lower-case letters, digits, dots, dashes.
+SITE_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_:-]{1,64}")
+#: The shortest refresh interval: a shorter one would spend the API's quota on refreshes.
+MIN_REFRESH_INTERVAL_S = 10.0
 
 
 class SearchConfigError(ValueError):
@@ -57,7 +63,13 @@ class SearchConfig:
     #: A backoff longer than this fails a page's request at once (the refresher waits it out).
     max_backoff_wait_s: float = 5.0
     cache_ttl_s: int = 60
+    #: The Redis keys' prefix (``<prefix>:page:...``): one per deployment sharing a Redis.
+    cache_key_prefix: str = "search"
     refresh_interval_s: float = 600.0
+    #: API pages a refresh asks for per query, at most (pages past them: when a view needs).
+    refresh_max_pages_per_query: int = 2
+    #: New queries one client (address) may create per minute, in one worker (burst: as many).
+    new_queries_per_minute: int = 10
     page_sizes: tuple[int, ...] = (25, 50, 100)
     default_page_size: int = 25
     sortable_columns: tuple[str, ...] = SORTABLE_COLUMNS
@@ -96,14 +108,15 @@ def parse_config(text: str, *, source: str = "search.ini") -> SearchConfig:
             "order",
             "max_backoff_wait_s",
         },
-        "cache": {"ttl_s"},
-        "refresh": {"interval_s"},
+        "cache": {"ttl_s", "key_prefix"},
+        "refresh": {"interval_s", "max_pages_per_query"},
         "pages": {
             "page_sizes",
             "default_page_size",
             "sortable_columns",
             "default_sort",
             "default_order",
+            "new_queries_per_minute",
         },
     }
     for section in parser.sections():
@@ -119,8 +132,14 @@ def parse_config(text: str, *, source: str = "search.ini") -> SearchConfig:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SearchConfigError(f"{source}: api.url must be an http(s) URL, got {api_url!r}")
     site = reader.text("api", "default_site", defaults.default_site)
-    if not site or not all(c.isalnum() or c in ".-" for c in site):
+    if SITE_NAME.fullmatch(site) is None:
         raise SearchConfigError(f"{source}: api.default_site must be a site name, got {site!r}")
+    key_prefix = reader.text("cache", "key_prefix", defaults.cache_key_prefix)
+    if _KEY_PREFIX.fullmatch(key_prefix) is None:
+        raise SearchConfigError(
+            f"{source}: cache.key_prefix must be 1-64 letters, digits, '_', '-' or ':',"
+            f" got {key_prefix!r}"
+        )
     page_sizes = reader.integers("pages", "page_sizes", defaults.page_sizes, low=1, high=100)
     default_page_size = reader.integer(
         "pages", "default_page_size", defaults.default_page_size, low=1, high=100
@@ -153,9 +172,25 @@ def parse_config(text: str, *, source: str = "search.ini") -> SearchConfig:
         max_backoff_wait_s=reader.number(
             "api", "max_backoff_wait_s", defaults.max_backoff_wait_s, high=3600, zero_ok=True
         ),
+        cache_key_prefix=key_prefix,
         cache_ttl_s=reader.integer("cache", "ttl_s", defaults.cache_ttl_s, low=1, high=86_400),
         refresh_interval_s=reader.number(
-            "refresh", "interval_s", defaults.refresh_interval_s, high=7 * 86_400
+            "refresh",
+            "interval_s",
+            defaults.refresh_interval_s,
+            low=MIN_REFRESH_INTERVAL_S,
+            high=7 * 86_400,
+            zero_ok=True,
+        ),
+        refresh_max_pages_per_query=reader.integer(
+            "refresh",
+            "max_pages_per_query",
+            defaults.refresh_max_pages_per_query,
+            low=1,
+            high=50,
+        ),
+        new_queries_per_minute=reader.integer(
+            "pages", "new_queries_per_minute", defaults.new_queries_per_minute, low=1, high=10_000
         ),
         page_sizes=page_sizes,
         default_page_size=default_page_size,

@@ -63,6 +63,8 @@ class FakeApiState:
     gzip_header: bool = True
     quota_max: int = 10_000
     quota_remaining: int = 10_000
+    #: Site names answered as the API answers a site it does not have (bad_parameter).
+    unknown_sites: set[str] = field(default_factory=set)
     #: Calls of /2.3/search, in all and per (site, intitle).
     calls: int = 0
     calls_by_query: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -155,6 +157,8 @@ def create_fake_api(state: FakeApiState | None = None) -> QuartTrio:
             return error(400, 502, "throttle_violation", "out of quota for today")
         if not site:
             return error(400, 400, "bad_parameter", "site is required")
+        if site in fake.unknown_sites:
+            return error(400, 400, "bad_parameter", f"No site found for name `{site}`")
         if not text and not args.get("tagged"):
             return error(400, 400, "bad_parameter", "one of tagged or intitle must be set")
         try:

@@ -23,12 +23,16 @@ class MemorySource:
         self.generation = 0
         self.calls: list[tuple[str, str, int]] = []
         self.failing: set[str] = set()
+        #: Texts answered with this error instead (a refusal, throttling...).
+        self.errors: dict[str, SearchApiError] = {}
         self.delay_s = 0.0
 
     async def search(self, text: str, site: str, page: int, page_size: int) -> ApiPage:
         self.calls.append((text, site, page))
         if self.delay_s:
             await trio.sleep(self.delay_s)
+        if text in self.errors:
+            raise self.errors[text]
         if text in self.failing:
             raise SearchApiError(f"the API refused {text!r}")
         items = fake_questions(site, text, self.generation)
@@ -73,7 +77,14 @@ class MemoryStore:
 
     async def due_queries(self, older_than_s: float) -> Sequence[StoredQuery]:
         now = self._clock()
-        return [q for q in self.queries.values() if self.ran_at[q.id] <= now - older_than_s]
+        return [
+            q
+            for q in self.queries.values()
+            if q.refused is None and self.ran_at[q.id] <= now - older_than_s
+        ]
+
+    async def mark_refused(self, query_id: int, reason: str) -> None:
+        self.queries[query_id] = replace(self.queries[query_id], refused=reason, has_more=False)
 
     async def append_page(self, query_id: int, page_number: int, page: ApiPage) -> bool:
         query = self.queries[query_id]

@@ -6,8 +6,9 @@ import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["ApiPage", "Question", "StoredQuery"]
+__all__ = ["ApiPage", "Question", "StoredQuery", "safe_link"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class Question:
             site=site,
             question_id=int(item["question_id"]),
             title=html.unescape(str(item["title"])),
-            link=str(item["link"]),
+            link=safe_link(str(item["link"])),
             score=int(item.get("score", 0)),
             answer_count=int(item.get("answer_count", 0)),
             view_count=int(item.get("view_count", 0)),
@@ -49,6 +50,18 @@ class Question:
                 int(item.get("last_activity_date", item["creation_date"])), UTC
             ),
         )
+
+
+def safe_link(link: str) -> str:
+    """``link`` if it is an http(s) URL with a host, else "" (the page shows the title
+    without a link): a ``javascript:`` link would run in our pages' origin when clicked."""
+    try:
+        parts = urlsplit(link.strip())
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return link.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +88,8 @@ class StoredQuery:
     has_more: bool
     created_at: datetime
     refreshed_at: datetime | None
+    #: Why the API refused the query itself (no such site...): it is not run again.
+    refused: str | None = None
 
     @property
     def label(self) -> str:

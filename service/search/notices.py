@@ -14,6 +14,7 @@ import coredis
 import orjson
 import trio
 
+from ..platform.log_throttle import LogThrottle
 from .models import StoredQuery
 
 __all__ = [
@@ -32,6 +33,8 @@ logger = logging.getLogger("service.search.notices")
 CHANNEL = "search:notices"
 #: Notices a slow page may fall behind by before it misses some.
 PAGE_BUFFER = 16
+#: One "subscription lost" line per this many seconds while Redis stays away.
+LOG_EVERY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,15 +114,31 @@ class NoticeHub:
 
     def __init__(self) -> None:
         self._pages: set[trio.MemorySendChannel[Notice]] = set()
+        self._closed = False
 
     @property
     def pages(self) -> int:
         return len(self._pages)
 
+    def open(self) -> None:
+        """Take subscriptions (again): serving starts."""
+        self._closed = False
+
+    def close(self) -> None:
+        """Serving stops: every page's channel ends (its socket is closed with 1001), and a
+        page subscribing from now on gets a channel that has ended."""
+        self._closed = True
+        for page in list(self._pages):
+            page.close()
+        self._pages.clear()
+
     @contextmanager
     def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[Notice]]:
         send, receive = trio.open_memory_channel[Notice](PAGE_BUFFER)
-        self._pages.add(send)
+        if self._closed:
+            send.close()
+        else:
+            self._pages.add(send)
         try:
             yield receive
         finally:
@@ -146,12 +165,20 @@ async def serve_notice_relay(
 ) -> None:
     """Relay the channel's notices to ``hub`` (after ``on_notice``) until cancelled. coredis
     re-subscribes by itself when the connection drops; anything else is logged and the
-    subscription made again."""
+    subscription made again (the warning at most once per :data:`LOG_EVERY_S`)."""
+    throttle = LogThrottle(LOG_EVERY_S, trio.current_time)
     while True:
         try:
             await _relay(redis, hub, on_notice)
         except Exception as exc:  # Redis away: the relay outlives it
-            logger.warning("notices: Redis subscription lost (%r); retrying", exc)
+            held_back = throttle.admit("lost")
+            if held_back is not None:
+                logger.warning(
+                    "notices: Redis subscription lost (%r); retrying every %g s%s",
+                    exc,
+                    retry_s,
+                    f" ({held_back} more failures since the last line)" if held_back else "",
+                )
         await trio.sleep(retry_s)
 
 

@@ -3,12 +3,17 @@ results it needs stored: pure logic, no I/O."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .config import SearchConfig
 
 __all__ = ["MAX_PAGE", "PageRequest", "PagingError", "parse_page_request"]
+
+#: A whole number as the query string may carry it: ASCII digits only (``str.isdigit`` also
+#: accepts "²" or "٣", which ``int`` refuses or reads as another number).
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 #: The highest page number accepted (the API itself serves at most a few thousand results).
 MAX_PAGE = 10_000
@@ -77,6 +82,6 @@ def _integer(args: Mapping[str, str], name: str, default: int) -> int:
     if raw is None:
         return default
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 9:
+    if _WHOLE_NUMBER.fullmatch(raw) is None:
         raise PagingError(f"{name} must be a whole number, got {raw[:40]!r}")
     return int(raw)

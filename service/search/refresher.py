@@ -13,14 +13,17 @@ from typing import Protocol
 
 import trio
 
-from .client import SearchApiError, SearchSource
+from .client import ApiBackoffError, ApiThrottledError, SearchApiError, SearchSource
 from .fetching import ResultsStore, fetch_all_again
 from .models import StoredQuery
 from .notices import Notice, NoticePublisher
 
-__all__ = ["RefreshLock", "RefreshReport", "RefreshStore", "Refresher"]
+__all__ = ["MAX_BACKOFF_WAIT_S", "RefreshLock", "RefreshReport", "RefreshStore", "Refresher"]
 
 logger = logging.getLogger("service.search.refresher")
+
+#: A backoff the refresher's client waits out (a longer one, or throttling, ends the round).
+MAX_BACKOFF_WAIT_S = 60.0
 
 
 class RefreshLock(Protocol):
@@ -40,6 +43,8 @@ class RefreshReport:
     locked_out: bool = False
     refreshed: tuple[int, ...] = ()
     failed: tuple[int, ...] = ()
+    #: Due but not tried: the API throttled us or asked for a backoff, so the round ended.
+    deferred: tuple[int, ...] = ()
 
 
 class Refresher:
@@ -54,6 +59,7 @@ class Refresher:
         notices: NoticePublisher,
         interval_s: float,
         api_page_size: int,
+        max_pages_per_query: int = 2,
     ) -> None:
         self._source = source
         self._store = store
@@ -61,6 +67,7 @@ class Refresher:
         self._notices = notices
         self._interval_s = interval_s
         self._api_page_size = api_page_size
+        self._max_pages = max_pages_per_query
 
     async def run_once(self, *, every_query: bool = False) -> RefreshReport:
         """One round: the queries due (all of them with ``every_query``), if no other
@@ -73,14 +80,26 @@ class Refresher:
             due = await self._store.due_queries(0.0 if every_query else self._interval_s * 0.9)
             refreshed: list[int] = []
             failed: list[int] = []
-            for query in due:
+            deferred: tuple[int, ...] = ()
+            for index, query in enumerate(due):
                 try:
                     count = await fetch_all_again(
                         query,
                         source=self._source,
                         store=self._store,
                         api_page_size=self._api_page_size,
+                        max_pages=self._max_pages,
                     )
+                except (ApiThrottledError, ApiBackoffError) as exc:
+                    # Every further call would be refused too (and count against us): the
+                    # rest wait for the next round.
+                    deferred = tuple(q.id for q in due[index:])
+                    logger.warning(
+                        "refresh round ended early, %d queries left for the next one: %s",
+                        len(deferred),
+                        exc,
+                    )
+                    break
                 except SearchApiError as exc:
                     logger.warning(
                         "refreshing query %d (%s) failed: %s", query.id, query.label, exc
@@ -90,15 +109,23 @@ class Refresher:
                 refreshed.append(query.id)
                 await self._notices.publish(Notice.of(query, count))
             if due:
-                logger.info("refreshed %d queries (%d failed)", len(refreshed), len(failed))
-            return RefreshReport(refreshed=tuple(refreshed), failed=tuple(failed))
+                logger.info(
+                    "refreshed %d queries (%d failed, %d deferred)",
+                    len(refreshed),
+                    len(failed),
+                    len(deferred),
+                )
+            return RefreshReport(
+                refreshed=tuple(refreshed), failed=tuple(failed), deferred=deferred
+            )
 
     async def serve(self) -> None:
-        """A round every interval, until cancelled. A round that fails (the database away)
-        is logged; the next one comes on time."""
+        """A round at once (the queries due: a restart does not wait a whole interval), then
+        one every interval, until cancelled. A round that fails (the database away) is
+        logged; the next one comes on time."""
         while True:
-            await trio.sleep(self._interval_s)
             try:
                 await self.run_once()
             except Exception:  # a round's failure must not end the loop
                 logger.exception("a refresh round failed")
+            await trio.sleep(self._interval_s)

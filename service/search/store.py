@@ -30,6 +30,7 @@ SORT_EXPRESSIONS = {
 
 _QUERY_COLUMNS = """
     sq.id, sq.text, sq.site, sq.pages_fetched, sq.has_more, sq.created_at, sq.refreshed_at,
+    sq.refused,
     (SELECT count(*) FROM search_results r WHERE r.query_id = sq.id) AS result_count
 """
 
@@ -96,21 +97,63 @@ class SearchStore:
             ).one()
             return _stored_query(row._mapping), new
 
+    async def find_query(self, site: str, query_text: str) -> StoredQuery | None:
+        """The stored query of this text (case-insensitively) and site, if any."""
+        rows = await self._rows(
+            f"SELECT {_QUERY_COLUMNS} FROM search_queries sq"
+            " WHERE sq.site = :site AND lower(sq.text) = lower(:text)",
+            site=site,
+            text=query_text,
+        )
+        return _stored_query(rows[0]) if rows else None
+
     async def get_query(self, query_id: int) -> StoredQuery | None:
         rows = await self._rows(
             f"SELECT {_QUERY_COLUMNS} FROM search_queries sq WHERE sq.id = :id", id=query_id
         )
         return _stored_query(rows[0]) if rows else None
 
-    async def list_queries(self) -> list[StoredQuery]:
-        rows = await self._rows(f"SELECT {_QUERY_COLUMNS} FROM search_queries sq ORDER BY sq.id")
+    async def count_queries(self) -> int:
+        rows = await self._rows("SELECT count(*) AS n FROM search_queries")
+        return int(rows[0]["n"])
+
+    async def queries_page(self, offset: int, limit: int) -> list[StoredQuery]:
+        """One page of the stored queries, oldest first."""
+        rows = await self._rows(
+            f"SELECT {_QUERY_COLUMNS} FROM search_queries sq ORDER BY sq.id"
+            " OFFSET :offset LIMIT :limit",
+            offset=offset,
+            limit=limit,
+        )
         return [_stored_query(row) for row in rows]
 
+    async def recent_queries(self, limit: int) -> list[StoredQuery]:
+        """The ``limit`` newest queries, newest first (one indexed read, not the whole list)."""
+        rows = await self._rows(
+            f"SELECT {_QUERY_COLUMNS} FROM search_queries sq ORDER BY sq.id DESC LIMIT :n",
+            n=limit,
+        )
+        return [_stored_query(row) for row in rows]
+
+    async def mark_refused(self, query_id: int, reason: str) -> None:
+        """The API refused this query itself: it is not run again (see ``refused``)."""
+        await self._database.run(self._mark_refused(query_id, reason))
+
+    async def _mark_refused(self, query_id: int, reason: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE search_queries SET refused = :reason, has_more = false WHERE id = :id"
+                ),
+                {"id": query_id, "reason": reason},
+            )
+
     async def due_queries(self, older_than_s: float) -> list[StoredQuery]:
-        """Queries not refreshed (nor first run) within the last ``older_than_s`` seconds."""
+        """Queries not refreshed (nor first run) within the last ``older_than_s`` seconds,
+        except those the API refused."""
         rows = await self._rows(
             f"SELECT {_QUERY_COLUMNS} FROM search_queries sq"
-            " WHERE coalesce(sq.refreshed_at, sq.created_at)"
+            " WHERE sq.refused IS NULL AND coalesce(sq.refreshed_at, sq.created_at)"
             " <= now() - make_interval(secs => :s) ORDER BY sq.id",
             s=older_than_s,
         )
@@ -261,6 +304,7 @@ def _stored_query(row: Any) -> StoredQuery:
         has_more=bool(row["has_more"]),
         created_at=row["created_at"],
         refreshed_at=row["refreshed_at"],
+        refused=row["refused"],
     )
 
 

@@ -13,19 +13,21 @@ from typing import Any, cast
 
 import httpx
 import trio
-from quart import Blueprint, abort, current_app, redirect, render_template, request, websocket
+from quart import Blueprint, abort, current_app, redirect, request, websocket
 from quart.typing import ResponseReturnValue
 from quart_trio import QuartTrio
 
 from ..platform.database import open_database
 from ..platform.response_cache import ResponseCache, open_redis
 from ..platform.settings import Settings
+from .backoff import Backoffs, LocalBackoffs, RedisBackoffs
 from .client import SearchApiError, StackExchangeClient
-from .config import SearchConfig, SearchConfigError, load_config
+from .config import SITE_NAME, SearchConfig, SearchConfigError, load_config
 from .fetching import fetch_until
 from .notices import Notice, NoticeHub, RedisNotices, serve_notice_relay
 from .paging import PageRequest, PagingError, parse_page_request
-from .refresher import Refresher
+from .rate_limit import TokenBuckets
+from .refresher import MAX_BACKOFF_WAIT_S, Refresher
 from .store import PgRefreshLock, SearchStore
 
 __all__ = ["MAX_QUERY_LENGTH", "create_blueprint"]
@@ -33,7 +35,20 @@ __all__ = ["MAX_QUERY_LENGTH", "create_blueprint"]
 logger = logging.getLogger("service.search.views")
 
 MAX_QUERY_LENGTH = 200
-_SITE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
+_SITE = SITE_NAME
+#: Stored queries the form lists (the newest).
+RECENT_QUERIES = 10
+#: Stored queries per page of /search/queries.
+QUERIES_PER_PAGE = 100
+_LIST_PAGE = re.compile(r"[0-9]{1,6}")
+#: The results page's query parameters (any other is a 400).
+PAGE_PARAMETERS = frozenset({"page", "per_page", "sort", "order"})
+#: The cache generation of the pages listing queries (the form's recent list, the list).
+LISTS = "lists"
+#: Characters a search text may not hold (NUL, which PostgreSQL refuses, and the other
+#: control characters: nothing a title search needs). Tab, CR and LF are white space, which
+#: the text's words are joined again without.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 #: Columns sorted high-to-low on their first click (numbers and dates); the rest A to Z.
 _DESCENDING_FIRST = {
     "score",
@@ -78,12 +93,14 @@ def create_blueprint(settings: Settings) -> Blueprint:
         state.config_error = f"The search's configuration is invalid: {exc}"
         logger.error("%s", state.config_error)
     ttl_s = state.config.cache_ttl_s if state.config else 60
-    cache = ResponseCache(None, ttl_s=ttl_s, namespace="search:page")
+    prefix = state.config.cache_key_prefix if state.config else "search"
+    cache = ResponseCache(None, ttl_s=ttl_s, namespace=f"{prefix}:page")
+    new_queries = TokenBuckets(state.config.new_queries_per_minute if state.config else 10)
 
     async def forget_pages(notice: Notice) -> None:
-        """A refreshed query's cached pages are stale: the next view reads the new results."""
-        await cache.forget(f"/search/queries/{notice.query_id}?")
-        await cache.forget("/search/queries?")
+        """A refreshed query's cached pages are stale, and the lists' counts: the next view
+        reads the new results."""
+        await cache.bump(_query_generation(notice.query_id), LISTS)
 
     async def run_in_background(*, task_status: trio.TaskStatus[None]) -> None:
         assert state.config is not None
@@ -94,13 +111,25 @@ def create_blueprint(settings: Settings) -> Blueprint:
                     http = await stack.enter_async_context(
                         httpx.AsyncClient(headers={"Accept-Encoding": "gzip"})
                     )
-                    state.client = _client(
-                        http, config, max_backoff_wait_s=config.max_backoff_wait_s
-                    )
                     redis = None
                     if settings.redis_url is not None:
                         redis = await stack.enter_async_context(open_redis(settings.redis_url))
                     cache.redis = redis
+                    # One record of the API's backoffs for this worker's clients, in Redis
+                    # for every worker and the standalone command.
+                    backoffs: Backoffs = RedisBackoffs(redis, LocalBackoffs(trio.current_time))
+                    state.client = _client(
+                        http,
+                        config,
+                        max_backoff_wait_s=config.max_backoff_wait_s,
+                        backoffs=backoffs,
+                    )
+                    database = None
+                    if settings.database_url is not None:
+                        database = await stack.enter_async_context(
+                            open_database(settings.database_url, user="search")
+                        )
+                    # Opened after the database, so closed (its tasks ended) before it is.
                     nursery = await stack.enter_async_context(trio.open_nursery())
                     if redis is not None:
                         nursery.start_soon(
@@ -108,19 +137,22 @@ def create_blueprint(settings: Settings) -> Blueprint:
                                 serve_notice_relay, redis, state.hub, on_notice=forget_pages
                             )
                         )
-                    if settings.database_url is not None:
-                        database = await stack.enter_async_context(
-                            open_database(settings.database_url, user="search")
-                        )
+                    if database is not None:
                         state.store = SearchStore(database)
                         refresher = Refresher(
-                            # The refresher may wait out any backoff: it has the time.
-                            source=_client(http, config, max_backoff_wait_s=math.inf),
+                            # The refresher may wait out a longer backoff: it has the time.
+                            source=_client(
+                                http,
+                                config,
+                                max_backoff_wait_s=MAX_BACKOFF_WAIT_S,
+                                backoffs=backoffs,
+                            ),
                             store=state.store,
                             lock=PgRefreshLock(database),
                             notices=RedisNotices(redis),
                             interval_s=config.refresh_interval_s,
                             api_page_size=config.api_page_size,
+                            max_pages_per_query=config.refresh_max_pages_per_query,
                         )
                         nursery.start_soon(refresher.serve)
                     task_status.started()
@@ -139,12 +171,14 @@ def create_blueprint(settings: Settings) -> Blueprint:
         # quart-trio waits at most 5 s for the app nursery's tasks when serving stops: the
         # background work has its own cancel scope, cancelled in after_serving.
         state.scope, state.closed = trio.CancelScope(), trio.Event()
+        state.hub.open()
         await cast(QuartTrio, current_app).nursery.start(run_in_background)
 
     @blueprint.after_app_serving
     async def stop() -> None:
         if state.config is None:
             return
+        state.hub.close()  # the open pages' sockets close with 1001
         state.scope.cancel()
         with trio.move_on_after(3.0):
             await state.closed.wait()
@@ -166,15 +200,15 @@ def create_blueprint(settings: Settings) -> Blueprint:
         return state.client
 
     @blueprint.get("/search")
-    @cache.cached
+    @cache.cached_by(lambda: ("/search", (LISTS,)))  # query parameters: none, ignored
     async def search_form() -> ResponseReturnValue:
-        return await _form(config(), "", config().default_site, None, 200)
+        return await _form(config(), "", site=config().default_site, error=None, status=200)
 
     async def _form(
-        conf: SearchConfig, text: str, site: str, error: str | None, status: int
+        conf: SearchConfig, text: str, *, site: str, error: str | None, status: int
     ) -> ResponseReturnValue:
-        recent = (await store().list_queries())[-10:][::-1]
-        page = await render_template(
+        recent = await store().recent_queries(RECENT_QUERIES)
+        page = await _render(
             "search/form.html",
             text=text,
             site=site,
@@ -189,32 +223,80 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def search() -> ResponseReturnValue:
         conf = config()
         form = await request.form
-        text = " ".join((form.get("q") or "").split())
-        site = (form.get("site") or "").strip().lower() or conf.default_site
+        raw_text = form.get("q") or ""
+        # Control characters are refused before anything else (the form shows what was
+        # typed without them): NUL would reach PostgreSQL and fail there.
+        has_control = _CONTROL.search(raw_text) is not None
+        text = " ".join(_CONTROL.sub(" ", raw_text).split())
+        raw_site = form.get("site") or ""
+        site = raw_site.strip().lower() or conf.default_site
         error = None
-        if not text:
+        if has_control:
+            error = "The search text may not hold control characters (like NUL or ESC)."
+        elif not text:
             error = "Type some words to look for in question titles."
         elif len(text) > MAX_QUERY_LENGTH:
             error = f"The search text may have at most {MAX_QUERY_LENGTH} characters."
-        elif not _SITE.match(site):
+        elif _SITE.fullmatch(site) is None:
             error = "The site is a Stack Exchange site name, like stackoverflow or superuser."
         if error is not None:
-            return await _form(conf, text, site, error, 400)
+            shown_site = site if _SITE.fullmatch(site) else _CONTROL.sub("", site)[:64]
+            return await _form(conf, text, site=shown_site, error=error, status=400)
+        # New queries cost API quota: a client may create new_queries_per_minute of them
+        # (per worker); asking again for a stored query is free.
+        client_key = request.remote_addr or "?"
+        if not new_queries.allows(client_key):
+            existing = await store().find_query(site, text)
+            if existing is None:
+                wait_s = math.ceil(new_queries.wait_s(client_key))
+                error = (
+                    f"Too many new searches from your address; try again in {wait_s} s"
+                    " (the stored ones stay open to you)."
+                )
+                return await _form(conf, text, site=site, error=error, status=429)
         query, created = await store().find_or_create_query(site, text)
         if created:
-            await cache.forget("/search?")
-            await cache.forget("/search/queries?")
+            new_queries.take(client_key)
+            await cache.bump(LISTS)
         return redirect(f"/search/queries/{query.id}", 303)
 
+    def queries_key() -> tuple[str, tuple[str, ...]] | None:
+        number = _list_page(request.args)
+        return None if number is None else (f"/search/queries?page={number}", (LISTS,))
+
     @blueprint.get("/search/queries")
-    @cache.cached
+    @cache.cached_by(queries_key)
     async def queries() -> ResponseReturnValue:
-        return await render_template("search/queries.html", queries=await store().list_queries())
+        number = _list_page(request.args)
+        if number is None:
+            abort(400, "Bad parameter: page must be a whole number from 1 (and nothing else).")
+        total = await store().count_queries()
+        pages = max(1, math.ceil(total / QUERIES_PER_PAGE))
+        if number > pages:
+            abort(404, f"Page {number} is past the last page ({pages}) of the stored queries.")
+        rows = await store().queries_page((number - 1) * QUERIES_PER_PAGE, QUERIES_PER_PAGE)
+        return await _render(
+            "search/queries.html", queries=rows, total=total, page=number, pages=pages
+        )
+
+    def results_key(query_id: int) -> tuple[str, tuple[str, ...]] | None:
+        """The page's canonical key (its parsed parameters); None for a request the view
+        refuses (a bad or unknown parameter), which is not looked up nor stored."""
+        if state.config is None or _odd_parameters(request.args):
+            return None
+        try:
+            wanted = parse_page_request(request.args, state.config)
+        except PagingError:
+            return None
+        return _link(query_id, wanted.with_()), (_query_generation(query_id),)
 
     @blueprint.get("/search/queries/<int:query_id>")
-    @cache.cached
+    @cache.cached_by(results_key)
     async def results(query_id: int) -> ResponseReturnValue:
         conf = config()
+        odd = _odd_parameters(request.args)
+        if odd:
+            abort(400, f"Bad parameter: {odd}.")
         try:
             wanted = parse_page_request(request.args, conf)
         except PagingError as exc:
@@ -224,9 +306,9 @@ def create_blueprint(settings: Settings) -> Blueprint:
         query = await store().get_query(query_id)
         if query is None:
             abort(404, f"There is no stored query {query_id}.")
-        api_error = None
+        api_error = query.refused
         needed = wanted.api_pages_needed(conf.api_page_size)
-        if query.has_more and query.pages_fetched < needed:
+        if query.refused is None and query.has_more and query.pages_fetched < needed:
             before = query.pages_fetched
             try:
                 query = await fetch_until(
@@ -240,9 +322,15 @@ def create_blueprint(settings: Settings) -> Blueprint:
                 api_error = str(exc)
                 query = await store().get_query(query_id) or query
             if query.pages_fetched != before:
-                await cache.forget("/search?")
-                await cache.forget("/search/queries?")
-                await cache.forget(f"/search/queries/{query_id}?")
+                await cache.bump(_query_generation(query_id), LISTS)
+        # Past what one view may fetch (MAX_API_PAGES_PER_REQUEST): the rows are not there
+        # yet; the page says so and is not cached (the next view fetches more).
+        incomplete = (
+            api_error is None
+            and query.refused is None
+            and query.has_more
+            and query.pages_fetched < needed
+        )
         total = query.result_count
         pages = max(1, math.ceil(total / wanted.per_page))
         if wanted.page > pages and api_error is None and not query.has_more:
@@ -254,7 +342,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
             offset=wanted.offset,
             limit=wanted.per_page,
         )
-        page = await render_template(
+        page = await _render(
             "search/results.html",
             query=query,
             rows=rows,
@@ -262,6 +350,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
             pages=pages,
             has_next=wanted.page < pages or query.has_more,
             api_error=api_error,
+            incomplete=incomplete,
             config=conf,
             columns=COLUMN_TITLES,
             sort_link=lambda column: _sort_link(query_id, wanted, column),
@@ -271,20 +360,35 @@ def create_blueprint(settings: Settings) -> Blueprint:
             ),
         )
         # A failed API call shows what is stored, with the reason; such a page is not cached.
-        return page, 200 if api_error is None else 502
+        if api_error is not None:
+            return page, 502
+        if incomplete:
+            return page, 200, {"Cache-Control": "no-store"}
+        return page, 200
 
     @blueprint.websocket("/search/ws")
     async def notices() -> None:
         await websocket.accept()
         with state.hub.subscribe() as receive:
-            async for notice in receive:
-                await websocket.send(notice.to_json().decode())
+            async with trio.open_nursery() as nursery:
+                # What the page sends is read and dropped in a task of its own: a chatty
+                # client cannot hold up the notices nor the noticing of its disconnect.
+                nursery.start_soon(_discard_incoming)
+                async for notice in receive:
+                    await websocket.send(notice.to_json().decode())
+                nursery.cancel_scope.cancel()
+        # The hub closed: serving stops ("going away"; the page reconnects to another worker).
+        await websocket.close(1001, "the server is stopping")
 
     return blueprint
 
 
 def _client(
-    http: httpx.AsyncClient, config: SearchConfig, *, max_backoff_wait_s: float
+    http: httpx.AsyncClient,
+    config: SearchConfig,
+    *,
+    max_backoff_wait_s: float,
+    backoffs: Backoffs,
 ) -> StackExchangeClient:
     return StackExchangeClient(
         http,
@@ -294,7 +398,50 @@ def _client(
         order=config.api_order,
         key=config.api_key,
         max_backoff_wait_s=max_backoff_wait_s,
+        backoffs=backoffs,
     )
+
+
+async def _render(name: str, **context: Any) -> str:
+    """A search template, without the app's context processors: the accounts' one reads the
+    session (and writes a CSRF token to it), so a page rendered by ``render_template`` sets a
+    cookie. The search's pages are the same for everyone (cached): they show no user, no
+    flashed message, and touch no session."""
+    template = current_app.jinja_env.get_template(name)
+    return await template.render_async(request=request, **context)
+
+
+async def _discard_incoming() -> None:
+    while True:
+        await websocket.receive()
+
+
+def _list_page(args: Any) -> int | None:
+    """The page of /search/queries asked for (``?page=``, default 1), None if malformed."""
+    if set(args) - {"page"} or len(args.getlist("page")) > 1:
+        return None
+    raw = args.get("page", "1")
+    if _LIST_PAGE.fullmatch(raw) is None or int(raw) < 1:
+        return None
+    return int(raw)
+
+
+def _odd_parameters(args: Any) -> str | None:
+    """What is wrong with the results page's query parameters beyond their values (an
+    unknown one, one given twice), or None."""
+    unknown = sorted(set(args) - PAGE_PARAMETERS)
+    if unknown:
+        names = ", ".join(name[:40] for name in unknown[:5])
+        return f"unknown {names} (known: {', '.join(sorted(PAGE_PARAMETERS))})"
+    repeated = sorted(name for name in PAGE_PARAMETERS if len(args.getlist(name)) > 1)
+    if repeated:
+        return f"{', '.join(repeated)} given more than once"
+    return None
+
+
+def _query_generation(query_id: int) -> str:
+    """The cache generation of a query's results pages."""
+    return f"query:{query_id}"
 
 
 def _link(query_id: int, params: dict[str, Any]) -> str:
