@@ -7,35 +7,24 @@ Chromium or its driver is not installed (``.ci/run`` installs both; REQUIRE_BROW
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from .browser import headless_chromium, require_browser, shot
 from .search_fixtures import write_ini
 from .service_runner import ServiceRunner
 
 pytestmark = pytest.mark.integration
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
-if CHROMIUM is None or CHROMEDRIVER is None:
-    if os.environ.get("REQUIRE_BROWSER"):  # .ci/run: a skip there would hide a broken install
-        raise RuntimeError("REQUIRE_BROWSER is set but chromium or chromedriver is missing")
-    pytest.skip(
-        "headless Chromium and chromedriver are not installed (Debian: apt-get install"
-        " chromium chromium-driver); .ci/run installs them",
-        allow_module_level=True,
-    )
+require_browser()
 
 webdriver = pytest.importorskip("selenium.webdriver")
 By = pytest.importorskip("selenium.webdriver.common.by").By
@@ -100,34 +89,8 @@ def site(
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        # No outside network: any host but this machine fails to resolve.
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
-    ):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.implicitly_wait(5)
-    try:
+    with headless_chromium("1400,1000") as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def shot(driver: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
 def click_and_wait(driver: Any, element_id: str) -> None:
