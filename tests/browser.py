@@ -66,3 +66,23 @@ def shot(driver: Any, name: str) -> None:
     """Save a screenshot of the page as ``test-artifacts/browser/<name>.png``."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def click_and_wait(driver: Any, element_id: str, timeout_s: float = 20) -> None:
+    """Click the element (scrolled into view) and wait until the next page is there: the
+    old page's root element is gone."""
+    by = pytest.importorskip("selenium.webdriver.common.by").By
+    wait = pytest.importorskip("selenium.webdriver.support.ui").WebDriverWait
+    old = driver.find_element(by.TAG_NAME, "html")
+    target = driver.find_element(by.ID, element_id)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", target)
+    target.click()
+    wait(driver, timeout_s).until(lambda d: _stale(old))
+
+
+def _stale(element: Any) -> bool:
+    try:
+        element.is_enabled()
+    except Exception:  # selenium's StaleElementReferenceException: the page was replaced
+        return True
+    return False

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .browser import headless_chromium, require_browser, shot
+from .browser import click_and_wait, headless_chromium, require_browser, shot
 from .service_runner import ServiceRunner
 
 pytestmark = pytest.mark.integration
@@ -64,17 +64,7 @@ def log_in(driver: Any, url: str, email: str, password: str) -> None:
 
 def submit(driver: Any, button_id: str = "submit") -> None:
     """Click the button and wait until the next page is there (the old one is gone)."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.ID, button_id).click()
-    WebDriverWait(driver, 10).until(lambda d: _stale(old))
-
-
-def _stale(element: Any) -> bool:
-    try:
-        element.is_enabled()
-    except Exception:  # selenium's StaleElementReferenceException: the page was replaced
-        return True
-    return False
+    click_and_wait(driver, button_id, timeout_s=10)
 
 
 def log_out(driver: Any) -> None:

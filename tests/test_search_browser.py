@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .browser import headless_chromium, require_browser, shot
+from .browser import click_and_wait, headless_chromium, require_browser, shot
 from .search_fixtures import write_ini
 from .service_runner import ServiceRunner
 
@@ -91,23 +91,6 @@ def site(
 def browser() -> Iterator[Any]:
     with headless_chromium("1400,1000") as driver:
         yield driver
-
-
-def click_and_wait(driver: Any, element_id: str) -> None:
-    """Click a link and wait until the next page is there (the old one is gone)."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    target = driver.find_element(By.ID, element_id)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", target)
-    target.click()
-    WebDriverWait(driver, 20).until(lambda d: _stale(old))
-
-
-def _stale(element: Any) -> bool:
-    try:
-        element.is_enabled()
-    except Exception:  # selenium's StaleElementReferenceException: the page was replaced
-        return True
-    return False
 
 
 def rows(driver: Any) -> list[Any]:

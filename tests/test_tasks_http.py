@@ -28,24 +28,30 @@ def images_dir(tmp_path: Path) -> Path:
     return tmp_path / "images"
 
 
-@pytest.fixture
-async def api(empty_db: str, images_dir: Path) -> AsyncIterator[Any]:
+@asynccontextmanager
+async def client_of(env: dict[str, str]) -> AsyncIterator[Any]:
+    """A test client of the whole app with ``env`` as its environment (no fan-out sources)."""
+
     @asynccontextmanager
     async def no_sources(_settings: Settings) -> AsyncIterator[list[Any]]:
         yield []
 
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": empty_db,
-            "SECRET_KEY": "k" * 40,
-            "IMAGES_DIR": str(images_dir),
-            "MAX_IMAGE_BYTES": str(MAX_BYTES),
-            "MAX_IMAGE_PIXELS": "1000000",
-        }
-    )
+    settings = Settings.from_env({"SECRET_KEY": "k" * 40, **env})
     app = create_app(settings, open_sources=no_sources, passwords=Passwords.cheap())
     async with app.test_app() as test_app:
         yield test_app.test_client()
+
+
+@pytest.fixture
+async def api(empty_db: str, images_dir: Path) -> AsyncIterator[Any]:
+    env = {
+        "DATABASE_URL": empty_db,
+        "IMAGES_DIR": str(images_dir),
+        "MAX_IMAGE_BYTES": str(MAX_BYTES),
+        "MAX_IMAGE_PIXELS": "1000000",
+    }
+    async with client_of(env) as client:
+        yield client
 
 
 async def user(api: Any, email: str) -> dict[str, Any]:
@@ -358,22 +364,9 @@ async def test_an_id_past_bigint_is_404_not_500(api: Any, method: str, suffix: s
 @pytest.fixture
 async def roomy_api(empty_db: str, images_dir: Path) -> AsyncIterator[Any]:
     """The API with images up to 100,000 bytes: bodies past the app's 64 KiB."""
-
-    @asynccontextmanager
-    async def no_sources(_settings: Settings) -> AsyncIterator[list[Any]]:
-        yield []
-
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": empty_db,
-            "SECRET_KEY": "k" * 40,
-            "IMAGES_DIR": str(images_dir),
-            "MAX_IMAGE_BYTES": "100000",
-        }
-    )
-    app = create_app(settings, open_sources=no_sources, passwords=Passwords.cheap())
-    async with app.test_app() as test_app:
-        yield test_app.test_client()
+    env = {"DATABASE_URL": empty_db, "IMAGES_DIR": str(images_dir), "MAX_IMAGE_BYTES": "100000"}
+    async with client_of(env) as client:
+        yield client
 
 
 async def test_the_task_endpoint_takes_bodies_past_64_kib_up_to_its_own_limit(
