@@ -221,6 +221,7 @@ async def test_no_secret_and_no_password_hash_reaches_the_log(
             "SEED_USERS": "0",
             "ADMIN_EMAIL": "admin@example.com",
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "REGISTER_RATE_LIMIT": "1000/minute",  # the registrations' errors, not the limit
         }
         runner = ServiceRunner(env, workers=2)
         try:

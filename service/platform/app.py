@@ -22,8 +22,10 @@ from .api_docs import install_api_docs
 from .assets import BOOTSTRAP_DIR
 from .body_limits import with_body_limits
 from .log_redaction import LOG_FORMAT, QUIET_LOGGERS, RedactingFormatter
+from .redis_rate_limits import RedisRateLimiter
 from .responses import json_response, wants_html
 from .settings import Settings
+from .shared_redis import SharedRedis
 
 __all__ = ["configure_logging", "create_app", "create_app_from_env"]
 
@@ -78,13 +80,20 @@ def create_app(
             "bootstrap", __name__, static_folder=BOOTSTRAP_DIR, static_url_path="/static/bootstrap"
         )
     )
+    # One Redis client for every capability, open before theirs start, closed after.
+    redis = SharedRedis(settings.redis_url)
+    redis.install(app)
+    # One set of counters: the log-in, registration and new-search limits, across workers.
+    limiter = RedisRateLimiter(redis)
     app.register_blueprint(fanout_blueprint(settings, open_sources=open_sources))
     app.register_blueprint(
-        accounts_blueprint(settings, secret_key=str(app.secret_key), passwords=passwords)
+        accounts_blueprint(
+            settings, secret_key=str(app.secret_key), passwords=passwords, limiter=limiter
+        )
     )
     app.register_blueprint(auth_api_blueprint(settings, secret_key=str(app.secret_key)))
     app.register_blueprint(tasks_blueprint(settings))
-    app.register_blueprint(search_blueprint(settings))
+    app.register_blueprint(search_blueprint(settings, redis=redis, limiter=limiter))
     install_api_docs(app)
 
     @app.before_serving
@@ -95,6 +104,8 @@ def create_app(
         # allocate (measured: 3-5 ms pauses then).
         gc.collect()
         gc.freeze()
+
+    app.after_serving(redis.close)  # after every capability's own
 
     @app.get("/")
     async def index() -> str:
