@@ -67,7 +67,8 @@ class JsonServer:
                             return
                         buffer += data
                     head, _, buffer = buffer.partition(b"\r\n\r\n")
-                    path = head.split(b" ", 2)[1].decode()
+                    # The query string (an API key, say) selects nothing: the path does.
+                    path = head.split(b" ", 2)[1].decode().partition("?")[0]
                     self.requests.append(path)
                     if not await self._respond(stream, path):
                         return

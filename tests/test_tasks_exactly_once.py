@@ -31,6 +31,8 @@ def service_url(
         "IMAGES_DIR": str(images),
         "SEED_USERS": "0",
         "ADMIN_PASSWORD": "admin password for the test",
+        # 10 users register from one address at once: past the default 10/minute.
+        "REGISTER_RATE_LIMIT": "1000/minute",
     }
     runner = ServiceRunner(env, workers=2)
     try:

@@ -31,7 +31,12 @@ class InvalidUserError(ValueError):
 
 
 class TooManyAttemptsError(Exception):
-    """Too many failed log-ins for this email or client: try again later."""
+    """Too many failed log-ins for this email or client, or registrations from this client:
+    try again in ``retry_after`` seconds (a ``Retry-After`` value)."""
+
+    def __init__(self, retry_after: str) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +49,17 @@ class Directory:
     throttle: LoginThrottle
     dummy_hash: str
 
-    async def register(self, email: str, password: str, username: str = "") -> Account:
-        """A new user; :class:`EmailTakenError` or :class:`InvalidUserError`."""
+    async def register(
+        self, email: str, password: str, username: str = "", *, client: str = "-"
+    ) -> Account:
+        """A new user; :class:`EmailTakenError` or :class:`InvalidUserError`;
+        :class:`TooManyAttemptsError` past the registrations a client may make."""
         check_email(email)
         check_password(password)
         check_username(username)
+        verdict = await self.throttle.register(client)
+        if not verdict.allowed:
+            raise TooManyAttemptsError(verdict.retry_after_header)
         return await self.store.create(email.strip(), username, await self.passwords.hash(password))
 
     async def authenticate(self, email: str, password: str, client: str) -> Account | None:
@@ -56,15 +67,16 @@ class Directory:
 
         :class:`TooManyAttemptsError` past the limits of the log-in page (shared with it).
         """
-        if not self.throttle.attempt(email, client):
-            raise TooManyAttemptsError(email)
+        verdict = await self.throttle.attempt(email, client)
+        if not verdict.allowed:
+            raise TooManyAttemptsError(verdict.retry_after_header)
         account = await self.store.by_email(email)
         ok = await self.passwords.verify(
             account.password_hash if account else self.dummy_hash, password
         )
         if account is None or not ok:
             return None
-        self.throttle.succeeded(email, client)
+        await self.throttle.succeeded(email, client, verdict)
         return account
 
     async def get(self, user_id: int) -> Account | None:

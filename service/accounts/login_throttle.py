@@ -1,83 +1,66 @@
-"""Log-in attempts, limited per email and per client over a sliding window. No I/O."""
+"""Log-in and registration attempts, limited per email and per client over a sliding
+window, on the platform's rate limiter (Redis: across workers and hosts)."""
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from ..platform.rate_limits import Limit, MemoryRateLimiter, Rate, RateLimiter, Verdict
 
-__all__ = ["LoginThrottle"]
+__all__ = ["LOGIN_WINDOW_S", "LoginThrottle"]
+
+#: The log-in limits' window: 5 minutes.
+LOGIN_WINDOW_S = 300.0
 
 
 class LoginThrottle:
     """At most ``per_email`` failed log-ins per email and ``per_client`` per client address
-    within ``window_s``; past that, :meth:`attempt` refuses until old failures age out.
+    within ``window_s``, and ``register`` registrations per client address (each costs a
+    password hash); past that, :meth:`attempt` and :meth:`register` refuse until old ones
+    age out.
 
-    An attempt counts as a failure from the moment it starts (so requests sent in parallel
+    A log-in counts as a failure from the moment it starts (so requests sent in parallel
     cannot all pass the check before any of them failed); :meth:`succeeded` takes it back.
-    Kept in memory per worker, for at most ``max_keys`` emails and clients (the oldest are
-    forgotten first): a password guesser spread over several workers gets that many tries
-    per worker.
+    The counters are the limiter's: in Redis they hold across every worker and host; in
+    memory (no Redis, or Redis away) per worker.
     """
 
     def __init__(
         self,
+        limiter: RateLimiter | None = None,
         *,
         per_email: int = 5,
         per_client: int = 20,
-        window_s: float = 300.0,
-        max_keys: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
+        window_s: float = LOGIN_WINDOW_S,
+        register: Rate | None = None,
     ) -> None:
-        self._limits = {"email": per_email, "client": per_client}
-        self._window_s = window_s
-        self._max_keys = max_keys
-        self._clock = clock
-        self._failures: OrderedDict[Hashable, deque[float]] = OrderedDict()
+        self.limiter: RateLimiter = limiter if limiter is not None else MemoryRateLimiter()
+        self._per_email = Rate(per_email, window_s)
+        self._per_client = Rate(per_client, window_s)
+        self._register = register or Rate(10, 60.0)
 
-    def attempt(self, email: str, client: str) -> bool:
-        """Start a log-in: ``False`` (refuse it) if either key is over its limit; else the
-        attempt is counted as a failure until :meth:`succeeded` says otherwise."""
-        now = self._clock()
-        keys = self._keys(email, client)
-        if any(len(self._recent(key, now)) >= limit for key, limit in keys):
-            return False
-        for key, _limit in keys:
-            self._record(key, now)
-        return True
+    async def attempt(self, email: str, client: str) -> Verdict:
+        """Start a log-in: refused (``not verdict.allowed``) if either key is over its
+        limit; else counted as a failure until :meth:`succeeded` says otherwise."""
+        return await self.limiter.hit(
+            [
+                Limit(_email_key(email), self._per_email),
+                Limit(_client_key(client), self._per_client),
+            ]
+        )
 
-    def succeeded(self, email: str, client: str) -> None:
+    async def succeeded(self, email: str, client: str, verdict: Verdict) -> None:
         """The attempt was right: forget the email's failures and take back the client's."""
-        self._failures.pop(("email", email.lower()), None)
-        failures = self._failures.get(("client", client))
-        if failures:
-            failures.pop()
-            if not failures:
-                del self._failures[("client", client)]
+        await self.limiter.forget(_email_key(email))
+        if verdict.attempt is not None:
+            await self.limiter.take_back(verdict.attempt, _client_key(client))
 
-    def _keys(self, email: str, client: str) -> list[tuple[Hashable, int]]:
-        return [
-            (("email", email.lower()), self._limits["email"]),
-            (("client", client), self._limits["client"]),
-        ]
+    async def register(self, client: str) -> Verdict:
+        """Start a registration from ``client`` (counted whatever its outcome)."""
+        return await self.limiter.hit([Limit(f"register:client:{client}", self._register)])
 
-    def _recent(self, key: Hashable, now: float) -> deque[float]:
-        failures = self._failures.get(key)
-        if failures is None:
-            return deque()
-        while failures and now - failures[0] >= self._window_s:
-            failures.popleft()
-        if not failures:
-            del self._failures[key]
-        return failures
 
-    def _record(self, key: Hashable, now: float) -> None:
-        failures = self._failures.setdefault(key, deque())
-        failures.append(now)
-        self._failures.move_to_end(key)
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)
+def _email_key(email: str) -> str:
+    return f"login:email:{email.lower()}"
 
-    def __len__(self) -> int:
-        """Keys remembered now (for tests and the curious)."""
-        return len(self._failures)
+
+def _client_key(client: str) -> str:
+    return f"login:client:{client}"

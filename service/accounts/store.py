@@ -250,7 +250,10 @@ def user_rows(users: Sequence[NewUser], hashes: Sequence[str]) -> list[User]:
 
 def engine_for(dsn: str) -> AsyncEngine:
     """A short-lived engine (the CLI's and start-up's one-off work; dispose it after)."""
-    return create_async_engine(make_url(dsn).set(drivername="postgresql+asyncpg"))
+    # hide_parameters: a failed INSERT's message (logged) never holds the password hashes.
+    return create_async_engine(
+        make_url(dsn).set(drivername="postgresql+asyncpg"), hide_parameters=True
+    )
 
 
 async def _insert(dsn: str, users: Sequence[NewUser], hashes: list[str]) -> int:

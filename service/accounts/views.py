@@ -26,6 +26,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import TooManyRequests
 
 from ..platform.database import Database, open_database
+from ..platform.rate_limits import RateLimiter
 from ..platform.settings import Settings
 from .auth import STORE_KEY, current_user, new_auth_user, require_user
 from .directory import DIRECTORY_KEY, Directory, TooManyAttemptsError
@@ -44,8 +45,6 @@ logger = logging.getLogger("service.accounts.views")
 PAGE_SIZE = 25
 #: How long a log-in lasts without a new one (the cookie's lifetime).
 SESSION_DAYS = 14
-#: How long a client refused for too many failed log-ins should wait before trying again.
-RETRY_AFTER_S = 300
 #: The largest id a route accepts (BIGINT): a larger one is a 404, not a database error.
 MAX_ID = 2**63 - 1
 
@@ -61,13 +60,18 @@ class _State:
 
 
 def create_blueprint(
-    settings: Settings, *, secret_key: str, passwords: Passwords | None = None
+    settings: Settings,
+    *,
+    secret_key: str,
+    passwords: Passwords | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Blueprint:
-    """The accounts' pages. Without ``settings.database_url`` they answer 503."""
+    """The accounts' pages. Without ``settings.database_url`` they answer 503. The log-in
+    and registration limits count in ``limiter`` (default: this worker's memory)."""
     blueprint = Blueprint("accounts", __name__, template_folder="templates")
     state = _State()
     hasher = passwords or Passwords()
-    throttle = LoginThrottle()
+    throttle = LoginThrottle(limiter, register=settings.register_rate_limit)
     auth = QuartAuth(
         cookie_secure=settings.cookie_secure,
         cookie_samesite="Lax",
@@ -141,10 +145,10 @@ def create_blueprint(
     def client() -> str:
         return request.remote_addr or "-"
 
-    def too_many() -> NoReturn:
+    def too_many(retry_after: str, what: str = "failed log-ins") -> NoReturn:
         raise TooManyRequests(
-            "Too many failed log-ins: wait a few minutes, then try again.",
-            retry_after=RETRY_AFTER_S,
+            f"Too many {what}: wait {retry_after} s, then try again.",
+            retry_after=int(retry_after),
         )
 
     async def start_session(account: Account) -> None:
@@ -166,8 +170,8 @@ def create_blueprint(
             account = await directory_of(users).authenticate(
                 form.email.data or "", form.password.data or "", client()
             )
-        except TooManyAttemptsError:
-            too_many()
+        except TooManyAttemptsError as exc:
+            too_many(exc.retry_after)
         if account is None:
             form.password.errors = ["Wrong email or password."]
             return await render_template("accounts/login.html", form=form), 400
@@ -180,6 +184,9 @@ def create_blueprint(
         users = store()
         form = RegisterForm(await request.form, meta=meta())
         if request.method == "POST" and form.validate():
+            verdict = await throttle.register(client())  # each costs a hash
+            if not verdict.allowed:
+                too_many(verdict.retry_after_header, "registrations from your address")
             password_hash = await hasher.hash(form.password.data or "")
             try:
                 account = await users.create(
@@ -245,10 +252,11 @@ def create_blueprint(
             if form.new_password.data:
                 if me.id == user_id:
                     # Guessing one's current password is throttled like a log-in.
-                    if not throttle.attempt(me.email, client()):
-                        too_many()
+                    verdict = await throttle.attempt(me.email, client())
+                    if not verdict.allowed:
+                        too_many(verdict.retry_after_header)
                     if await hasher.verify(me.password_hash, form.current_password.data or ""):
-                        throttle.succeeded(me.email, client())
+                        await throttle.succeeded(me.email, client(), verdict)
                     else:
                         form.current_password.errors = ["Your current password is needed."]
                 if not form.current_password.errors:

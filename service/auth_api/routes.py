@@ -61,8 +61,6 @@ logger = logging.getLogger("service.auth_api.routes")
 
 #: How often expired refresh records are deleted.
 PURGE_EVERY_S = 3600.0
-#: A client refused for too many failed log-ins should wait this long.
-RETRY_AFTER_S = 300
 #: How often each worker reads the lifetimes an admin may have changed.
 RELOAD_S = 2.0
 
@@ -143,12 +141,25 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
     @document_response(Registered, 201)
     @document_response(ApiErrorBody, 400)
     @document_response(ApiErrorBody, 409)
+    @document_response(ApiErrorBody, 429)
     async def register() -> ResponseReturnValue:
         body = await json_body({"email", "password", "username"}, required={"email", "password"})
         try:
             account = await users().register(
-                body["email"], body["password"], body.get("username", "")
+                body["email"],
+                body["password"],
+                body.get("username", ""),
+                client=request.remote_addr or "-",
             )
+        except TooManyAttemptsError as exc:
+            raise ApiError(
+                error(
+                    "too_many_attempts",
+                    "too many registrations from this address: try again later",
+                    429,
+                    {"Retry-After": exc.retry_after},
+                )
+            ) from None
         except InvalidUserError as exc:
             raise ApiError(error("invalid", str(exc), 400)) from None
         except EmailTakenError:
@@ -166,13 +177,13 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             account = await users().authenticate(
                 body["email"], body["password"], request.remote_addr or "-"
             )
-        except TooManyAttemptsError:
+        except TooManyAttemptsError as exc:
             raise ApiError(
                 error(
                     "too_many_attempts",
                     "too many failed log-ins: try again later",
                     429,
-                    {"Retry-After": str(RETRY_AFTER_S)},
+                    {"Retry-After": exc.retry_after},
                 )
             ) from None
         if account is None:

@@ -43,6 +43,7 @@ def create_orm_engine(dsn: str, *, max_size: int, connect_kwargs: dict[str, Any]
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,
         connect_args=connect_kwargs,
+        hide_parameters=True,  # a failed statement's message (logged) without its values
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
     event.listen(engine.sync_engine, "handle_error", _keep_interrupted_connection)

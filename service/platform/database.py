@@ -72,4 +72,8 @@ async def open_database(
 
 async def _create_engine(dsn: str, pool_size: int, kwargs: dict[str, Any]) -> AsyncEngine:
     url = make_url(dsn).set(drivername="postgresql+asyncpg")
-    return create_async_engine(url, pool_size=pool_size, max_overflow=0, connect_args=kwargs)
+    # hide_parameters: a failed statement's message (logged) never holds its values, which
+    # may be a password hash.
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=0, connect_args=kwargs, hide_parameters=True
+    )

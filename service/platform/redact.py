@@ -6,7 +6,7 @@ import re
 import reprlib
 from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["MAX_VALUE_CHARS", "redact_text", "redact_url", "short_repr"]
+__all__ = ["MAX_VALUE_CHARS", "redact_log_text", "redact_text", "redact_url", "short_repr"]
 
 #: The longest rendering of a foreign value (a bad row's id, say) in a message.
 MAX_VALUE_CHARS = 80
@@ -56,6 +56,22 @@ def _redact_match(match: re.Match[str]) -> str:
     found = match.group(0)
     url = found.rstrip(_TRAILING_PUNCTUATION)
     return redact_url(url) + found[len(url) :]
+
+
+# A password hash in PHC form ($argon2id$v=19$m=...,t=...,p=...$salt$hash; bcrypt's $2b$...):
+# a hash is as good as the password to an offline guesser.
+_PASSWORD_HASH = re.compile(r"\$(?:argon2(?:id|i|d)|2[abxy]?)\$[^\s'\"]*")
+# asyncpg's message for an argument it cannot encode quotes the value (40 characters of it),
+# and so may its reason: "invalid input for query argument $3: '<value>...' (<reason>)".
+_ASYNCPG_ARGUMENT = re.compile(r"(invalid input for query argument \$\d+)[^\n]*")
+
+
+def redact_log_text(text: str) -> str:
+    """``text`` fit for a log: URLs and DSNs redacted (:func:`redact_text`), password hashes
+    and the statement arguments a driver's message quotes replaced by placeholders."""
+    text = _PASSWORD_HASH.sub("<password hash>", text)
+    text = _ASYNCPG_ARGUMENT.sub(r"\1 (value and reason hidden)", text)
+    return redact_text(text)
 
 
 _SHORT = reprlib.Repr()

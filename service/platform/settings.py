@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .rate_limits import Rate
 from .redact import short_repr
 from .source_config import (
     DEMO_URL_VARIABLES,
@@ -24,6 +25,10 @@ from .source_config import (
 )
 
 __all__ = ["Settings", "SettingsError", "SourceKind", "SourceSettings"]
+
+
+#: ``REGISTER_RATE_LIMIT``'s default.
+DEFAULT_REGISTER_RATE = Rate(10, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,8 @@ class Settings:
     redis_url: str | None = None
     #: The Stack Exchange search's ini file; None: the shipped ``search.ini``.
     search_config: Path | None = None
+    #: Registrations per client address (each costs an argon2 hash), across workers.
+    register_rate_limit: Rate = DEFAULT_REGISTER_RATE
 
     def __post_init__(self) -> None:
         # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
@@ -194,6 +201,11 @@ class Settings:
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, integer=True)),
             redis_url=redis_url,
             search_config=Path(env["SEARCH_CONFIG"]) if env.get("SEARCH_CONFIG") else None,
+            register_rate_limit=(
+                Rate.parse(env["REGISTER_RATE_LIMIT"], "REGISTER_RATE_LIMIT")
+                if (env.get("REGISTER_RATE_LIMIT") or "").strip()
+                else DEFAULT_REGISTER_RATE
+            ),
         )
 
 
@@ -218,6 +230,7 @@ _VARIABLES = (
     "MAX_IMAGE_PIXELS",
     "REDIS_URL",
     "SEARCH_CONFIG",
+    "REGISTER_RATE_LIMIT",
     "SOURCES_FILE",
     "DATABASE_URL",
     *DEMO_URL_VARIABLES,

@@ -18,15 +18,16 @@ from quart.typing import ResponseReturnValue
 from quart_trio import QuartTrio
 
 from ..platform.database import open_database
-from ..platform.response_cache import ResponseCache, open_redis
+from ..platform.rate_limits import Limit, MemoryRateLimiter, Rate, RateLimiter
+from ..platform.response_cache import ResponseCache
 from ..platform.settings import Settings
+from ..platform.shared_redis import SharedRedis
 from .backoff import Backoffs, LocalBackoffs, RedisBackoffs
 from .client import SearchApiError, StackExchangeClient
 from .config import SITE_NAME, SearchConfig, SearchConfigError, load_config
 from .fetching import fetch_until
 from .notices import Notice, NoticeHub, RedisNotices, serve_notice_relay
 from .paging import PageRequest, PagingError, parse_page_request
-from .rate_limit import TokenBuckets
 from .refresher import MAX_BACKOFF_WAIT_S, Refresher
 from .store import PgRefreshLock, SearchStore
 
@@ -81,10 +82,13 @@ class _State:
     closed: trio.Event = field(default_factory=trio.Event)
 
 
-def create_blueprint(settings: Settings) -> Blueprint:
+def create_blueprint(
+    settings: Settings, *, redis: SharedRedis | None = None, limiter: RateLimiter | None = None
+) -> Blueprint:
     """The search's pages, open to everyone (they show only public data). Without a database
     or with an invalid ``search.ini`` they answer 503 saying why; the rest of the service
-    is unaffected."""
+    is unaffected. ``redis`` is the platform's client (open while serving; none: no cache,
+    no notices between workers), ``limiter`` counts new queries (default: in memory)."""
     blueprint = Blueprint("search", __name__, template_folder="templates")
     state = _State()
     try:
@@ -95,7 +99,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
     ttl_s = state.config.cache_ttl_s if state.config else 60
     prefix = state.config.cache_key_prefix if state.config else "search"
     cache = ResponseCache(None, ttl_s=ttl_s, namespace=f"{prefix}:page")
-    new_queries = TokenBuckets(state.config.new_queries_per_minute if state.config else 10)
+    new_queries = Rate(state.config.new_queries_per_minute if state.config else 10, 60.0)
+    counters: RateLimiter = limiter if limiter is not None else MemoryRateLimiter()
 
     async def forget_pages(notice: Notice) -> None:
         """A refreshed query's cached pages are stale, and the lists' counts: the next view
@@ -111,13 +116,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
                     http = await stack.enter_async_context(
                         httpx.AsyncClient(headers={"Accept-Encoding": "gzip"})
                     )
-                    redis = None
-                    if settings.redis_url is not None:
-                        redis = await stack.enter_async_context(open_redis(settings.redis_url))
-                    cache.redis = redis
+                    shared = redis() if redis is not None else None
+                    cache.redis = shared
                     # One record of the API's backoffs for this worker's clients, in Redis
                     # for every worker and the standalone command.
-                    backoffs: Backoffs = RedisBackoffs(redis, LocalBackoffs(trio.current_time))
+                    backoffs: Backoffs = RedisBackoffs(shared, LocalBackoffs(trio.current_time))
                     state.client = _client(
                         http,
                         config,
@@ -131,10 +134,10 @@ def create_blueprint(settings: Settings) -> Blueprint:
                         )
                     # Opened after the database, so closed (its tasks ended) before it is.
                     nursery = await stack.enter_async_context(trio.open_nursery())
-                    if redis is not None:
+                    if shared is not None:
                         nursery.start_soon(
                             functools.partial(
-                                serve_notice_relay, redis, state.hub, on_notice=forget_pages
+                                serve_notice_relay, shared, state.hub, on_notice=forget_pages
                             )
                         )
                     if database is not None:
@@ -149,7 +152,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
                             ),
                             store=state.store,
                             lock=PgRefreshLock(database),
-                            notices=RedisNotices(redis),
+                            notices=RedisNotices(shared),
                             interval_s=config.refresh_interval_s,
                             api_page_size=config.api_page_size,
                             max_pages_per_query=config.refresh_max_pages_per_query,
@@ -243,21 +246,23 @@ def create_blueprint(settings: Settings) -> Blueprint:
             shown_site = site if _SITE.fullmatch(site) else _CONTROL.sub("", site)[:64]
             return await _form(conf, text, site=shown_site, error=error, status=400)
         # New queries cost API quota: a client may create new_queries_per_minute of them
-        # (per worker); asking again for a stored query is free.
-        client_key = request.remote_addr or "?"
-        if not new_queries.allows(client_key):
+        # (across workers); asking again for a stored query is free. Counted before the
+        # query is made (parallel posts cannot all pass), taken back if it was stored.
+        counter = f"{conf.cache_key_prefix}:new-queries:{request.remote_addr or '?'}"
+        verdict = await counters.hit([Limit(counter, new_queries)])
+        if not verdict.allowed:
             existing = await store().find_query(site, text)
             if existing is None:
-                wait_s = math.ceil(new_queries.wait_s(client_key))
                 error = (
-                    f"Too many new searches from your address; try again in {wait_s} s"
-                    " (the stored ones stay open to you)."
+                    f"Too many new searches from your address; try again in"
+                    f" {verdict.retry_after_header} s (the stored ones stay open to you)."
                 )
                 return await _form(conf, text, site=site, error=error, status=429)
         query, created = await store().find_or_create_query(site, text)
         if created:
-            new_queries.take(client_key)
             await cache.bump(LISTS)
+        elif verdict.attempt is not None:
+            await counters.take_back(verdict.attempt, counter)
         return redirect(f"/search/queries/{query.id}", 303)
 
     def queries_key() -> tuple[str, tuple[str, ...]] | None:
