@@ -80,7 +80,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def on_open(database: Database, nursery: trio.Nursery) -> None:
         store = PgTaskStore(database)
         state.service = TaskService(
-            store, files, settings.max_image_bytes, settings.max_image_pixels
+            store,
+            files,
+            settings.max_image_bytes,
+            settings.max_image_pixels,
+            settings.max_image_frames,
         )
         nursery.start_soon(sweep, store)
 
