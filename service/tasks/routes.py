@@ -24,6 +24,7 @@ from ..platform.profile_fields import add_profile_fields
 from ..platform.responses import json_response
 from ..platform.serving_database import keep_database_open
 from ..platform.settings import Settings
+from ..platform.user_deletion import on_user_deleted
 from .byte_ranges import UNSATISFIABLE, ByteRange, parse_range
 from .image_files import ImageFiles
 from .images import ImageRejected, max_base64_chars
@@ -108,6 +109,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
         return {"tasks_created": await state.service.store.tasks_created(user_id)}
 
     blueprint.record_once(lambda setup: add_profile_fields(setup.app, tasks_created_field))
+    # However a user is deleted (the web page, the API), their image files go at once.
+    blueprint.record_once(lambda setup: on_user_deleted(setup.app, files.remove_user))
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
         return api_route(blueprint, path, methods)
@@ -273,23 +276,22 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def delete_user(user_id: int) -> ResponseReturnValue:
         """A user deletes themself: their account, their tasks and their image files."""
         account = await caller()
-        tasks = service()
+        service()  # 503 without a database, as every task endpoint
         if user_id != account.id:
             raise failure(403, "forbidden", "you may delete only your own account")
         users = directory()
         if users is None:
             raise failure(503, "unavailable", "the API needs a database (DATABASE_URL)")
-        # The row, then the folder, whatever happens to the request meanwhile.
-        with trio.CancelScope(shield=True):
-            try:
-                await users.delete_self(account)  # the tasks go with it (ON DELETE CASCADE)
-            except LastAdminError as exc:
-                raise failure(409, "last_admin", str(exc)) from None
-            except PermissionError as exc:
-                raise failure(401, "unauthorized", str(exc)) from None
-            except LookupError:
-                raise failure(404, "not_found", "no such user") from None
-            await tasks.files.remove_user(user_id)
+        # The row (the tasks go with it: ON DELETE CASCADE), then the folder: the accounts
+        # tell this capability's listener, registered with ``on_user_deleted`` above.
+        try:
+            await users.delete_self(account)
+        except LastAdminError as exc:
+            raise failure(409, "last_admin", str(exc)) from None
+        except PermissionError as exc:
+            raise failure(401, "unauthorized", str(exc)) from None
+        except LookupError:
+            raise failure(404, "not_found", "no such user") from None
         return Response("", 204)
 
     return blueprint

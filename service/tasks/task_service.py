@@ -10,7 +10,7 @@ import trio
 
 from .image_files import ImageFiles, new_key
 from .images import DEFAULT_MAX_FRAMES, CheckedImage, check_image, decode_base64
-from .store import NewTask, Task, TaskStore
+from .store import NewTask, Task, TaskStore, UnknownUserError
 
 __all__ = ["MAX_META_CHARS", "InvalidTaskError", "TaskService"]
 
@@ -50,7 +50,7 @@ class TaskService:
         image = await trio.to_thread.run_sync(self._checked, image_base64, limiter=self.decoding)
         key = new_key(image.suffix)
         with trio.CancelScope(shield=True):
-            await self.files.write(user_id, key, image.data)
+            await self._write(user_id, key, image.data)
             try:
                 task = await self.store.create(
                     NewTask(
@@ -62,10 +62,26 @@ class TaskService:
                         image_sha256=image.sha256,
                     )
                 )
+            except UnknownUserError:
+                # Deleted since the token was issued, maybe while this file was written
+                # (after their folder was removed): none of their files may stay.
+                await self.files.remove_user(user_id)
+                raise
             except BaseException:
                 await self.files.remove(user_id, key)
                 raise
         return task
+
+    async def _write(self, user_id: int, key: str, data: bytes) -> None:
+        """Write the file; :class:`UnknownUserError` if the user's folder went away under
+        the write because the user is being deleted (their folder is removed after the row)."""
+        try:
+            await self.files.write(user_id, key, data)
+        except FileNotFoundError:
+            if user_id in await self.store.known_users([user_id]):
+                raise
+            await self.files.remove_user(user_id)
+            raise UnknownUserError(user_id) from None
 
     async def take(self, user_id: int) -> Task | None:
         """The store's ``take``, not cancellable: once it commits, the task is returned."""
