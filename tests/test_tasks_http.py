@@ -386,3 +386,59 @@ async def test_the_task_endpoint_takes_bodies_past_64_kib_up_to_its_own_limit(
     )
     assert too_big.status_code == 413
     assert len(stored_files(images_dir)) == 1
+
+
+RANGE_CASES: list[tuple[str, int, slice | None]] = [
+    ("bytes=0-9", 206, slice(0, 10)),
+    ("bytes=10-", 206, slice(10, None)),
+    ("bytes=-5", 206, slice(-5, None)),
+    ("bytes=0-99999", 206, slice(0, None)),
+    ("bytes=-99999", 206, slice(0, None)),
+    ("bytes=0-0", 206, slice(0, 1)),
+    ("bytes=abc", 200, None),
+    ("bytes=5-2", 200, None),
+    ("items=0-5", 200, None),
+    ("bytes=0-1,4-5", 200, None),
+    ("bytes=99999-", 416, None),
+    ("bytes=-0", 416, None),
+]
+
+
+@pytest.mark.parametrize(("header", "status", "part"), RANGE_CASES, ids=[c[0] for c in RANGE_CASES])
+async def test_ranges_of_an_image_follow_rfc_9110(
+    api: Any, header: str, status: int, part: slice | None
+) -> None:
+    alice = await user(api, "alice@example.com")
+    data = image_bytes("PNG", size=(3, 3))
+    size = len(data)
+    task = await (await create(api, alice, data)).get_json()
+    response = await api.get(task["image_url"], headers={**alice["headers"], "Range": header})
+    body = await response.get_data()
+    assert response.status_code == status
+    assert int(response.headers["Content-Length"]) == len(body)
+    if status == 206:
+        assert part is not None
+        start, stop, _ = part.indices(size)
+        assert body == data[part]
+        assert response.headers["Content-Range"] == f"bytes {start}-{stop - 1}/{size}"
+        assert response.headers["Content-Type"] == "image/png"
+    elif status == 200:
+        assert body == data
+        assert "Content-Range" not in response.headers
+    else:
+        assert response.headers["Content-Range"] == f"bytes */{size}"
+        assert (await response.get_json())["error"] == "range_not_satisfiable"
+
+
+async def test_if_range_and_if_none_match_come_before_range(api: Any) -> None:
+    alice = await user(api, "alice@example.com")
+    data = image_bytes("PNG", size=(3, 3))
+    task = await (await create(api, alice, data)).get_json()
+    url, headers = task["image_url"], {**alice["headers"], "Range": "bytes=0-3"}
+    etag = (await api.get(url, headers=alice["headers"])).headers["ETag"]
+    same = await api.get(url, headers={**headers, "If-Range": etag})
+    assert (same.status_code, await same.get_data()) == (206, data[:4])
+    other = await api.get(url, headers={**headers, "If-Range": '"another version"'})
+    assert (other.status_code, await other.get_data()) == (200, data)
+    cached = await api.get(url, headers={**headers, "If-None-Match": etag})
+    assert cached.status_code == 304

@@ -15,7 +15,14 @@ from service.tasks.images import (
     decode_base64,
     max_base64_chars,
 )
-from tests.task_images import FORMATS, b64, image_bytes
+from tests.task_images import (
+    END_MARKERS,
+    FORMATS,
+    b64,
+    image_bytes,
+    many_frames_gif,
+    noisy_bytes,
+)
 
 MIB = 1024 * 1024
 
@@ -131,3 +138,105 @@ def test_pillows_own_words_stay_out_of_the_answer() -> None:
     data = image_bytes("PNG", size=(64, 64), color="blue")
     failure = rejected(lambda: check_image(data[:-30], max_pixels=100_000))
     assert failure.detail == "image: corrupt or truncated"
+
+
+#: Whole files of every accepted format and its variants (random pixels: every byte counts).
+TRUNCATION_SAMPLES: dict[str, tuple[str, dict[str, object]]] = {
+    "JPEG": ("JPEG", {}),
+    "JPEG-progressive": ("JPEG", {"progressive": True}),
+    "JPEG-restart-markers": ("JPEG", {"restart_marker_blocks": 4}),
+    "JPEG-large": ("JPEG", {"size": (640, 480), "quality": 90}),
+    "MPO": ("MPO", {"frames": 2}),
+    "PNG": ("PNG", {}),
+    "APNG": ("PNG", {"frames": 3}),
+    "GIF": ("GIF", {}),
+    "GIF-animated": ("GIF", {"frames": 3}),
+    "WEBP": ("WEBP", {}),
+    "WEBP-lossless": ("WEBP", {"lossless": True}),
+    "WEBP-animated": ("WEBP", {"frames": 3}),
+    "BMP": ("BMP", {}),
+    "TIFF": ("TIFF", {}),
+    "TIFF-lzw": ("TIFF", {"compression": "tiff_lzw"}),
+    "TIFF-pages": ("TIFF", {"frames": 3}),
+}
+CUTS = (0.1, 0.25, 0.5, 0.66, 0.8, 0.9, 0.95)
+
+
+@pytest.mark.parametrize("sample", TRUNCATION_SAMPLES)
+def test_an_image_cut_short_is_400_even_with_its_end_marker_appended(sample: str) -> None:
+    kind, options = TRUNCATION_SAMPLES[sample]
+    data = noisy_bytes(kind, **options)  # type: ignore[arg-type]
+    assert check_image(data, max_pixels=10_000_000).data == data  # whole: accepted
+    end = END_MARKERS.get(kind, b"")
+    answers = {}
+    for kept in CUTS:
+        for tail in {b"", end}:
+            cut = data[: int(len(data) * kept)] + tail
+            try:
+                check_image(cut, max_pixels=10_000_000)
+            except ImageRejected as refused:
+                answers[kept, tail] = (refused.status, refused.code)
+            else:
+                answers[kept, tail] = (200, "accepted")
+    assert set(answers.values()) == {(400, "invalid_image")}, answers
+
+
+def test_a_jpeg_cut_in_half_with_ff_d9_appended_is_400() -> None:
+    # The review's case: libjpeg only warns ("premature end of data segment") and fills the
+    # rest with grey; Pillow drops the warning.
+    data = noisy_bytes("JPEG", size=(64, 64))
+    failure = rejected(lambda: check_image(data[: len(data) // 2] + b"\xff\xd9", max_pixels=10_000))
+    assert (failure.status, failure.code) == (400, "invalid_image")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"progressive": True},
+        {"optimize": True},
+        {"progressive": True, "optimize": True, "quality": 30},
+        {"restart_marker_blocks": 1},
+        {"subsampling": 0},
+        {"subsampling": 2, "quality": 100},
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_whole_jpegs_of_every_kind_are_accepted(options: dict[str, object], mode: str) -> None:
+    for size in ((1, 1), (17, 9), (200, 130)):
+        for picture in (Image.new("RGB", size, "white"), Image.linear_gradient("L").resize(size)):
+            buffer = io.BytesIO()
+            picture.convert(mode).save(buffer, format="JPEG", **options)
+            data = buffer.getvalue()
+            assert check_image(data, max_pixels=100_000).data == data
+    noisy = noisy_bytes("JPEG", size=(120, 80), **options)  # type: ignore[arg-type]
+    assert check_image(noisy, max_pixels=100_000).data == noisy
+
+
+def test_a_jpeg_with_an_exif_thumbnail_and_bytes_after_its_end_is_accepted() -> None:
+    thumbnail = image_bytes("JPEG", size=(16, 16))
+    exif = Image.Exif()
+    exif[0x010F] = "camera"
+    data = noisy_bytes("JPEG", size=(64, 48), exif=exif.tobytes() + thumbnail)
+    assert check_image(data, max_pixels=100_000).data == data
+    assert check_image(data + b"\x00" * 10, max_pixels=100_000).format == "JPEG"
+
+
+def test_more_frames_than_allowed_is_413_without_decoding_them() -> None:
+    assert check_image(many_frames_gif(10), max_pixels=100, max_frames=10).format == "GIF"
+    failure = rejected(lambda: check_image(many_frames_gif(11), max_pixels=100, max_frames=10))
+    assert (failure.status, failure.code) == (413, "too_many_frames")
+    assert "MAX_IMAGE_FRAMES" in failure.detail
+    # 300,000 frames: refused by the default limit (1,000) before Pillow sees them.
+    huge = many_frames_gif(300_000)
+    failure = rejected(lambda: check_image(huge, max_pixels=40_000_000))
+    assert (failure.status, failure.code) == (413, "too_many_frames")
+
+
+@pytest.mark.parametrize("kind", ["PNG", "WEBP", "TIFF"])
+def test_the_frame_limit_holds_for_every_animated_format(kind: str) -> None:
+    data = noisy_bytes(kind, size=(4, 4), frames=4)
+    assert check_image(data, max_pixels=1000, max_frames=4).format == kind
+    failure = rejected(lambda: check_image(data, max_pixels=1000, max_frames=3))
+    assert (failure.status, failure.code) == (413, "too_many_frames")

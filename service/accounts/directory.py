@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import trio
 from quart import g
 
+from ..platform.user_deletion import user_deleted
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
 from .store import Account, EmailTakenError, LastAdminError, UserStore
@@ -86,7 +88,17 @@ class Directory:
         """The user deletes their own account (and, by the database's cascades, everything
         that is theirs). :class:`LastAdminError` for the last admin; ``PermissionError`` if
         their session ended meanwhile; ``LookupError`` if already gone."""
-        await self.store.delete(account, account.id)
+        await self.delete(account, account.id)
+
+    async def delete(self, actor: Account, user_id: int) -> None:
+        """``actor`` deletes a user (themself, or anyone if an admin), then every
+        capability's listener runs (:func:`~service.platform.user_deletion.user_deleted`:
+        the tasks remove the user's image files). Every path that deletes a user comes
+        here. Both steps run whatever happens to the request: a deletion that commits
+        always tells the listeners. Errors as :meth:`UserStore.delete`."""
+        with trio.CancelScope(shield=True):
+            await self.store.delete(actor, user_id)
+            await user_deleted(user_id)
 
     async def update_profile(
         self, account: Account, *, email: str | None = None, username: str | None = None

@@ -300,7 +300,7 @@ def create_blueprint(
             if not form.validate():
                 abort(400, "The form expired; reload the page and try again.")
             try:
-                await store().delete(me, user_id)
+                await directory_of(store()).delete(me, user_id)
             except PermissionError as exc:
                 abort(403, f"Not deleted: {exc}.")
             except LookupError:

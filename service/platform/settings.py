@@ -70,6 +70,9 @@ class Settings:
     max_image_bytes: int = 10 * 1024 * 1024
     #: The most pixels an image may have (decompression bombs are refused before decoding).
     max_image_pixels: int = 40_000_000
+    #: The most frames (an animation) or pages (a TIFF) an image may have: each one costs
+    #: decoder time however small it is (300,000 frames of 1x1 pixels fit in 4.5 MB).
+    max_image_frames: int = 1000
     #: Redis (the response cache, notices between workers); None: ``serve`` starts an
     #: embedded Redis-compatible server (valkey) in ``DATA_DIR``/valkey.
     redis_url: str | None = None
@@ -103,6 +106,7 @@ class Settings:
             raise SettingsError("ADMISSION_MAX_WAIT_S must be a number from 0 to 60")
         _check_range("MAX_IMAGE_BYTES", self.max_image_bytes, 1, MAX_IMAGE_BYTES)
         _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, MAX_IMAGE_PIXELS)
+        _check_range("MAX_IMAGE_FRAMES", self.max_image_frames, 1, MAX_IMAGE_FRAMES)
         if self.secret_key is not None and len(self.secret_key.encode()) < 32:
             raise SettingsError("SECRET_KEY must have at least 32 bytes (it signs HS256 tokens)")
         if self.log_level not in _LOG_LEVELS:
@@ -199,6 +203,7 @@ class Settings:
             images_dir=Path(env["IMAGES_DIR"]) if env.get("IMAGES_DIR") else None,
             max_image_bytes=int(_number(env, "MAX_IMAGE_BYTES", 10 * 1024 * 1024, integer=True)),
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, integer=True)),
+            max_image_frames=int(_number(env, "MAX_IMAGE_FRAMES", 1000, integer=True)),
             redis_url=redis_url,
             search_config=Path(env["SEARCH_CONFIG"]) if env.get("SEARCH_CONFIG") else None,
             register_rate_limit=(
@@ -217,6 +222,8 @@ MAX_POOL_SIZE = 1000
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 #: Pillow's own default refuses twice 89 M pixels as a decompression bomb.
 MAX_IMAGE_PIXELS = 178_956_970
+#: Frames per image, at most: past this an image's frames alone take seconds to decode.
+MAX_IMAGE_FRAMES = 100_000
 #: Connections per HTTP source and worker: each one is a file descriptor.
 MAX_HTTP_CONNECTIONS = 10_000
 
@@ -228,6 +235,7 @@ _VARIABLES = (
     "IMAGES_DIR",
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_PIXELS",
+    "MAX_IMAGE_FRAMES",
     "REDIS_URL",
     "SEARCH_CONFIG",
     "REGISTER_RATE_LIMIT",

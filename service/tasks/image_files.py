@@ -25,6 +25,8 @@ logger = logging.getLogger("service.tasks.image_files")
 
 #: A file being written; renamed to its key once complete and on disk.
 TEMP_PREFIX = ".tmp-"
+#: Tries at removing a deleted user's folder while uploads race the deletion.
+_REMOVE_ATTEMPTS = 5
 _KEY = re.compile(r"[0-9a-f]{32}\.[a-z]{3,4}")
 
 
@@ -89,12 +91,21 @@ class ImageFiles:
 
     @staticmethod
     def _remove_tree(path: Path) -> None:
-        try:
-            shutil.rmtree(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:  # the start-up sweep removes what is left
-            logger.error("cannot remove the images of a deleted user: %s", exc)
+        # An upload racing the deletion may add or remove a file under rmtree (ENOTEMPTY, or
+        # FileNotFoundError part way, leaving the rest): try again until the folder is gone.
+        failure: OSError | None = None
+        for _ in range(_REMOVE_ATTEMPTS):
+            try:
+                shutil.rmtree(path)
+                return
+            except FileNotFoundError as exc:
+                failure = exc
+            except OSError as exc:
+                failure = exc
+            if not path.exists():
+                return
+        # The start-up sweep removes what is left.
+        logger.error("cannot remove the images of a deleted user: %s", failure)
 
     def walk_user_dirs(self) -> Iterator[tuple[int, Path]]:
         """Every user folder: (user id, folder). Anything else is skipped."""

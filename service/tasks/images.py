@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from .gif_blocks import TooManyFramesError, count_gif_frames
+
 __all__ = [
     "ALLOWED_FORMATS",
+    "DEFAULT_MAX_FRAMES",
     "CheckedImage",
     "ImageRejected",
     "check_image",
@@ -35,6 +38,11 @@ ALLOWED_FORMATS: dict[str, tuple[str, str]] = {
     "WEBP": ("image/webp", ".webp"),
     "TIFF": ("image/tiff", ".tiff"),
 }
+
+
+#: Frames (or pages) an image may have unless configured (``MAX_IMAGE_FRAMES``): an
+#: animation of 40 s at 25 frames a second; each frame costs decoder time, however small.
+DEFAULT_MAX_FRAMES = 1000
 
 
 class ImageRejected(ValueError):
@@ -86,13 +94,17 @@ def decode_base64(text: str, *, max_bytes: int) -> bytes:
     return data
 
 
-def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
+def check_image(
+    data: bytes, *, max_pixels: int, max_frames: int = DEFAULT_MAX_FRAMES
+) -> CheckedImage:
     """``data`` as an image of an allowed format: its header is read, its size checked
     against ``max_pixels`` before anything is decoded, then ``verify()`` checks its
     structure and a second open decodes every pixel of every frame (``load()``), each
     frame's size counted before it is decoded, so a truncated or corrupt file is refused and
-    no frame can make the decoded total exceed ``max_pixels``. CPU and memory: call it in
-    a thread, a few at a time."""
+    no frame can make the decoded total exceed ``max_pixels``. At most ``max_frames``
+    frames (pages) are decoded: one more is a 413 (a GIF's are counted before anything is
+    decoded). A JPEG that ends early is refused too (see :func:`_jpeg_ends_early`). CPU and
+    memory: call it in a thread, a few at a time."""
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; Pillow's warning would only add noise.
@@ -108,37 +120,118 @@ def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
                         " (accepted: JPEG, PNG, GIF, BMP, WebP, TIFF)",
                     )
                 _check_pixels(width, height, max_pixels)
+                if kind == "GIF":
+                    count_gif_frames(data, max_frames=max_frames)
                 probe.verify()
             with Image.open(io.BytesIO(data)) as image:
-                # Every frame (an animation) or page (a TIFF) is decoded, and pages may
-                # differ in size: each one's pixels count, checked before it is decoded.
-                pixels = 0
-                for frame in range(getattr(image, "n_frames", 1)):
-                    image.seek(frame)
-                    pixels += image.width * image.height
-                    if pixels > max_pixels:
-                        raise ImageRejected(
-                            413,
-                            "image_too_large",
-                            f"image: more than {max_pixels} pixels in its"
-                            f" {frame + 1} frames (MAX_IMAGE_PIXELS)",
-                        )
-                    image.load()
+                _decode_frames(image, max_pixels, max_frames)
+                if kind in ("JPEG", "MPO") and _jpeg_ends_early(data, image):
+                    raise ImageRejected(400, "invalid_image", "image: corrupt or truncated")
     except ImageRejected:
         raise
+    except TooManyFramesError:
+        raise _too_many_frames(max_frames) from None
     except Image.DecompressionBombError:
         raise ImageRejected(
             413, "image_too_large", f"image: more than {max_pixels} pixels (MAX_IMAGE_PIXELS)"
         ) from None
     except UnidentifiedImageError:
         raise ImageRejected(400, "invalid_image", "image: not an image") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Pillow reports a corrupt or truncated file with any of these; its words stay in
-        # the log (they describe Pillow's internals, not what the client can do).
+    except MemoryError:
+        raise
+    except Exception as exc:
+        # Pillow reports a corrupt or truncated file with OSError, SyntaxError, ValueError,
+        # EOFError, but also IndexError (a GIF cut short) or TypeError (a TIFF's page cut
+        # short): these are the client's bytes, so any of them is a 400. Pillow's words
+        # stay in the log (they describe its internals, not what the client can do).
         logger.debug("image refused as corrupt: %r", exc)
         raise ImageRejected(400, "invalid_image", "image: corrupt or truncated") from None
     mime_type, suffix = ALLOWED_FORMATS[kind]
     return CheckedImage(data, kind, mime_type, suffix, width, height)
+
+
+def _decode_frames(image: Image.Image, max_pixels: int, max_frames: int) -> None:
+    """Decode every frame (an animation) or page (a TIFF), which may differ in size: each
+    one's pixels count, checked before it is decoded. Frames are reached one ``seek`` at a
+    time (never ``n_frames``, which walks them all first), so at most ``max_frames`` are
+    touched."""
+    pixels = 0
+    frame = 0
+    while True:
+        pixels += image.width * image.height
+        if pixels > max_pixels:
+            raise ImageRejected(
+                413,
+                "image_too_large",
+                f"image: more than {max_pixels} pixels in its"
+                f" {frame + 1} frames (MAX_IMAGE_PIXELS)",
+            )
+        image.load()
+        try:
+            image.seek(frame + 1)
+        except EOFError:
+            return
+        frame += 1
+        if frame >= max_frames:
+            raise _too_many_frames(max_frames)
+
+
+def _too_many_frames(max_frames: int) -> ImageRejected:
+    return ImageRejected(
+        413, "too_many_frames", f"image: more than {max_frames} frames (MAX_IMAGE_FRAMES)"
+    )
+
+
+#: Entropy-coded bytes no JPEG needs: 255 distinct values, never 0xFF (a marker's start).
+_FILLER = bytes(range(255)) * 4
+
+
+def _jpeg_ends_early(data: bytes, decoded: Image.Image) -> bool:
+    """True if the JPEG's last scan ends before its pixels do.
+
+    libjpeg meets a marker (an ``FF D9`` appended to a file cut short) inside a scan's data,
+    warns "Corrupt JPEG data: premature end of data segment" and fills the rest with zeros;
+    Pillow's decoder drops libjpeg's warnings (``output_message`` does nothing in its
+    ``JpegDecode.c``), and ``LOAD_TRUNCATED_IMAGES`` plays no part since no byte is missing.
+    So the file is decoded again with filler bytes put in front of that marker: a whole scan
+    never reads them (libjpeg skips extraneous bytes before a marker), so the pixels are the
+    same; a scan cut short reads them instead of zeros, and the pixels differ. ``decoded``
+    is the last frame, loaded; the filler goes into the last frame's last scan."""
+    end = _last_scan_end(data)
+    if end is None:
+        return False
+    padded = data[:end] + _FILLER + data[end:]
+    with Image.open(io.BytesIO(padded)) as again:
+        if decoded.tell():
+            again.seek(decoded.tell())
+        again.load()
+        if (again.mode, again.size) != (decoded.mode, decoded.size):
+            return True
+        band = max(1, (1 << 20) // max(1, decoded.width))  # compare ~1 M pixels at a time
+        for top in range(0, decoded.height, band):
+            box = (0, top, decoded.width, min(decoded.height, top + band))
+            if again.crop(box).tobytes() != decoded.crop(box).tobytes():
+                return True
+    return False
+
+
+def _last_scan_end(data: bytes) -> int | None:
+    """Where the entropy-coded data of the file's last scan (``FF DA``) ends: at the first
+    marker after it (``FF`` followed by neither ``00``, a stuffed byte, nor ``D0``-``D7``,
+    a restart, nor ``FF``, a fill byte). None without a scan or a marker after it."""
+    start = data.rfind(b"\xff\xda")
+    if start < 0 or start + 4 > len(data):
+        return None
+    position = start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+    while True:
+        position = data.find(b"\xff", position)
+        if position < 0 or position + 1 >= len(data):
+            return None
+        following = data[position + 1]
+        if following == 0x00 or following == 0xFF or 0xD0 <= following <= 0xD7:
+            position += 1
+            continue
+        return position
 
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:

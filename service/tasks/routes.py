@@ -24,6 +24,8 @@ from ..platform.profile_fields import add_profile_fields
 from ..platform.responses import json_response
 from ..platform.serving_database import keep_database_open
 from ..platform.settings import Settings
+from ..platform.user_deletion import on_user_deleted
+from .byte_ranges import UNSATISFIABLE, ByteRange, parse_range
 from .image_files import ImageFiles
 from .images import ImageRejected, max_base64_chars
 from .pg_store import PgTaskStore
@@ -80,7 +82,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def on_open(database: Database, nursery: trio.Nursery) -> None:
         store = PgTaskStore(database)
         state.service = TaskService(
-            store, files, settings.max_image_bytes, settings.max_image_pixels
+            store,
+            files,
+            settings.max_image_bytes,
+            settings.max_image_pixels,
+            settings.max_image_frames,
         )
         nursery.start_soon(sweep, store)
 
@@ -103,6 +109,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
         return {"tasks_created": await state.service.store.tasks_created(user_id)}
 
     blueprint.record_once(lambda setup: add_profile_fields(setup.app, tasks_created_field))
+    # However a user is deleted (the web page, the API), their image files go at once.
+    blueprint.record_once(lambda setup: on_user_deleted(setup.app, files.remove_user))
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
         return api_route(blueprint, path, methods)
@@ -185,7 +193,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
     @document_response(ApiErrorBody, 404)
     async def get_image(task_id: int) -> ResponseReturnValue:
         """The image's bytes as stored, streamed from disk; ``ETag`` is its SHA-256, so
-        ``If-None-Match`` gets ``304``; ``Range`` requests are answered."""
+        ``If-None-Match`` gets ``304``; one ``Range`` gets ``206`` (RFC 9110: see
+        :mod:`~service.tasks.byte_ranges`), an unsatisfiable one ``416``."""
         tasks, task = await own_task(task_id)
         path = tasks.image_path(task)
         try:
@@ -199,9 +208,37 @@ def create_blueprint(settings: Settings) -> Blueprint:
         response.headers["Cache-Control"] = "private, no-cache"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.pop("Expires", None)
-        await response.make_conditional(
-            request, accept_ranges=True, complete_length=task.image_size
-        )
+        # ``If-None-Match`` (304) and ``If-Match`` (412) only: quart's range handling is
+        # not used. quart_trio's ``TrioFileBody.make_conditional`` (quart_trio/wrappers/
+        # response.py) neither clamps a last position past the end (``bytes=0-99999`` of
+        # 102 bytes: ``Content-Length: 100000``, 102 bytes sent) nor resolves a suffix
+        # range (``bytes=-5`` seeks to -5: a 500), and quart's
+        # ``Response._process_range_request`` (quart/wrappers/response.py) answers 416 to a
+        # header that does not parse or names several ranges, where RFC 9110 ignores it.
+        await response.make_conditional(request)
+        if response.status_code != 200:
+            return response
+        response.headers["Accept-Ranges"] = "bytes"
+        if_range = request.headers.get("If-Range")
+        if if_range is not None and if_range.strip() != f'"{task.image_sha256}"':
+            return response  # another version's range (or a date): the whole image
+        wanted = parse_range(request.headers.get("Range"), task.image_size)
+        if wanted == UNSATISFIABLE:
+            raise ApiError(
+                api_error(
+                    "range_not_satisfiable",
+                    f"the image has {task.image_size} bytes",
+                    416,
+                    {"Content-Range": f"bytes */{task.image_size}"},
+                )
+            )
+        if isinstance(wanted, ByteRange):
+            # The file body's range, now checked and clamped (``send_file`` made the body).
+            body: Any = response.response
+            await body.make_conditional(wanted.start, wanted.stop)
+            response.status_code = 206
+            response.content_length = wanted.size
+            response.headers["Content-Range"] = wanted.content_range
         return response
 
     @route("/api/tasks/<int:task_id>/", ["DELETE"])
@@ -239,23 +276,22 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def delete_user(user_id: int) -> ResponseReturnValue:
         """A user deletes themself: their account, their tasks and their image files."""
         account = await caller()
-        tasks = service()
+        service()  # 503 without a database, as every task endpoint
         if user_id != account.id:
             raise failure(403, "forbidden", "you may delete only your own account")
         users = directory()
         if users is None:
             raise failure(503, "unavailable", "the API needs a database (DATABASE_URL)")
-        # The row, then the folder, whatever happens to the request meanwhile.
-        with trio.CancelScope(shield=True):
-            try:
-                await users.delete_self(account)  # the tasks go with it (ON DELETE CASCADE)
-            except LastAdminError as exc:
-                raise failure(409, "last_admin", str(exc)) from None
-            except PermissionError as exc:
-                raise failure(401, "unauthorized", str(exc)) from None
-            except LookupError:
-                raise failure(404, "not_found", "no such user") from None
-            await tasks.files.remove_user(user_id)
+        # The row (the tasks go with it: ON DELETE CASCADE), then the folder: the accounts
+        # tell this capability's listener, registered with ``on_user_deleted`` above.
+        try:
+            await users.delete_self(account)
+        except LastAdminError as exc:
+            raise failure(409, "last_admin", str(exc)) from None
+        except PermissionError as exc:
+            raise failure(401, "unauthorized", str(exc)) from None
+        except LookupError:
+            raise failure(404, "not_found", "no such user") from None
         return Response("", 204)
 
     return blueprint

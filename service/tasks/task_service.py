@@ -9,8 +9,8 @@ from pathlib import Path
 import trio
 
 from .image_files import ImageFiles, new_key
-from .images import CheckedImage, check_image, decode_base64
-from .store import NewTask, Task, TaskStore
+from .images import DEFAULT_MAX_FRAMES, CheckedImage, check_image, decode_base64
+from .store import NewTask, Task, TaskStore, UnknownUserError
 
 __all__ = ["MAX_META_CHARS", "InvalidTaskError", "TaskService"]
 
@@ -32,6 +32,7 @@ class TaskService:
     files: ImageFiles
     max_image_bytes: int
     max_image_pixels: int
+    max_image_frames: int = DEFAULT_MAX_FRAMES
     decoding: trio.CapacityLimiter = field(
         default_factory=lambda: trio.CapacityLimiter(DECODING_AT_ONCE)
     )
@@ -49,7 +50,7 @@ class TaskService:
         image = await trio.to_thread.run_sync(self._checked, image_base64, limiter=self.decoding)
         key = new_key(image.suffix)
         with trio.CancelScope(shield=True):
-            await self.files.write(user_id, key, image.data)
+            await self._write(user_id, key, image.data)
             try:
                 task = await self.store.create(
                     NewTask(
@@ -61,10 +62,26 @@ class TaskService:
                         image_sha256=image.sha256,
                     )
                 )
+            except UnknownUserError:
+                # Deleted since the token was issued, maybe while this file was written
+                # (after their folder was removed): none of their files may stay.
+                await self.files.remove_user(user_id)
+                raise
             except BaseException:
                 await self.files.remove(user_id, key)
                 raise
         return task
+
+    async def _write(self, user_id: int, key: str, data: bytes) -> None:
+        """Write the file; :class:`UnknownUserError` if the user's folder went away under
+        the write because the user is being deleted (their folder is removed after the row)."""
+        try:
+            await self.files.write(user_id, key, data)
+        except FileNotFoundError:
+            if user_id in await self.store.known_users([user_id]):
+                raise
+            await self.files.remove_user(user_id)
+            raise UnknownUserError(user_id) from None
 
     async def take(self, user_id: int) -> Task | None:
         """The store's ``take``, not cancellable: once it commits, the task is returned."""
@@ -88,7 +105,7 @@ class TaskService:
 
     def _checked(self, image_base64: str) -> CheckedImage:
         data = decode_base64(image_base64, max_bytes=self.max_image_bytes)
-        return check_image(data, max_pixels=self.max_image_pixels)
+        return check_image(data, max_pixels=self.max_image_pixels, max_frames=self.max_image_frames)
 
 
 def check_meta(meta: str) -> None:
