@@ -166,6 +166,8 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             account = await users().authenticate(
                 body["email"], body["password"], request.remote_addr or "-"
             )
+        except InvalidUserError as exc:
+            raise ApiError(error("invalid", str(exc), 400)) from None
         except TooManyAttemptsError:
             raise ApiError(
                 error(
