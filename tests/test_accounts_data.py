@@ -6,6 +6,7 @@ import orjson
 import pytest
 import trio
 
+from service.accounts.emails import InvalidEmailError, normalize_email
 from service.accounts.fake_users import fake_users
 from service.accounts.passwords import Passwords
 from service.accounts.users_file import (
@@ -13,7 +14,6 @@ from service.accounts.users_file import (
     UsersFileError,
     dump_users,
     parse_users,
-    valid_email,
 )
 
 
@@ -82,10 +82,19 @@ def test_a_bad_users_file_is_refused_with_where_and_why(document: bytes, message
         ("user@nodot", False),
         ("sp ace@example.com", False),
         ("a@b.c" + "o" * 250, False),  # over 254 characters
+        ("nul\x00@example.com", False),
+        ("tab\t@example.com", False),
+        ("user@localhost", False),  # special-use domains are refused
+        ("user@example.test", False),
     ],
 )
 def test_valid_email(email: str, valid: bool) -> None:
-    assert valid_email(email) is valid
+    try:
+        normalize_email(email)
+    except InvalidEmailError:
+        assert not valid
+    else:
+        assert valid
 
 
 async def test_passwords_are_argon2id_salted_and_checked() -> None:

@@ -9,10 +9,11 @@ import trio
 from quart import g
 
 from ..platform.user_deletion import user_deleted
+from .emails import InvalidEmailError, email_key, normalize_email
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
 from .store import Account, EmailTakenError, LastAdminError, UserStore
-from .users_file import MAX_USERNAME_CHARS, valid_email
+from .users_file import username_problem
 
 __all__ = [
     "Account",
@@ -56,19 +57,27 @@ class Directory:
     ) -> Account:
         """A new user; :class:`EmailTakenError` or :class:`InvalidUserError`;
         :class:`TooManyAttemptsError` past the registrations a client may make."""
-        check_email(email)
+        address = check_email(email)
         check_password(password)
         check_username(username)
         verdict = await self.throttle.register(client)
         if not verdict.allowed:
             raise TooManyAttemptsError(verdict.retry_after_header)
-        return await self.store.create(email.strip(), username, await self.passwords.hash(password))
+        return await self.store.create(address, username, await self.passwords.hash(password))
 
     async def authenticate(self, email: str, password: str, client: str) -> Account | None:
         """The user if the password is right; ``None`` (the same time either way) if not.
 
-        :class:`TooManyAttemptsError` past the limits of the log-in page (shared with it).
+        :class:`TooManyAttemptsError` past the limits of the log-in page (shared with it);
+        :class:`InvalidUserError` for an email or password no account can have (a control
+        character, a lone surrogate).
         """
+        try:
+            email = email_key(email)  # the same form as at registration
+        except InvalidEmailError as exc:
+            raise InvalidUserError(f"email: {exc}") from None
+        if not password_is_text(password):
+            raise InvalidUserError("password: not valid text (a lone surrogate)")
         verdict = await self.throttle.attempt(email, client)
         if not verdict.allowed:
             raise TooManyAttemptsError(verdict.retry_after_header)
@@ -104,14 +113,13 @@ class Directory:
         self, account: Account, *, email: str | None = None, username: str | None = None
     ) -> Account:
         """The user changes their own email and/or username (never their rights)."""
-        if email is not None:
-            check_email(email)
+        address = check_email(email) if email is not None else account.email
         if username is not None:
             check_username(username)
         return await self.store.update(
             account,
             account.id,
-            email=(email if email is not None else account.email).strip(),
+            email=address,
             username=username if username is not None else account.username,
             is_admin=None,
             password_hash=None,
@@ -124,19 +132,32 @@ def directory() -> Directory | None:
     return found
 
 
-def check_email(email: str) -> None:
-    if not valid_email(email.strip()):
-        raise InvalidUserError("email: not an email address")
+def check_email(email: str) -> str:
+    """A new address in its stored form, or :class:`InvalidUserError` saying why."""
+    try:
+        return normalize_email(email)
+    except InvalidEmailError as exc:
+        raise InvalidUserError(f"email: {exc}") from None
+
+
+def password_is_text(password: str) -> bool:
+    """Whether the password can be hashed at all (UTF-8 has no lone surrogates)."""
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_password(password: str) -> None:
+    if not password_is_text(password):
+        raise InvalidUserError("password: not valid text (a lone surrogate)")
     size = len(password.encode())
     if len(password) < 8 or size > 1024:
         raise InvalidUserError("password: at least 8 characters, at most 1,024 bytes")
 
 
 def check_username(username: str) -> None:
-    if len(username) > MAX_USERNAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in username):
-        raise InvalidUserError(
-            f"username: at most {MAX_USERNAME_CHARS} characters, no control characters"
-        )
+    problem = username_problem(username)
+    if problem:
+        raise InvalidUserError(f"username: {problem}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faker import Faker
 
+from .emails import email_key
 from .users_file import NewUser
 
 __all__ = ["fake_users"]
@@ -20,8 +21,8 @@ def fake_users(count: int, *, seed: int = 0) -> list[NewUser]:
     seen: set[str] = set()
     while len(users) < count:
         email = faker.unique.email()
-        if email.lower() in seen:
+        if email_key(email) in seen:
             continue
-        seen.add(email.lower())
+        seen.add(email_key(email))
         users.append(NewUser(email, faker.user_name(), faker.password(length=16)))
     return users

@@ -12,14 +12,36 @@ from wtforms import BooleanField, EmailField, Form, HiddenField, PasswordField, 
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..platform.forms import CsrfForm, csrf_meta
-from .users_file import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS, MIN_PASSWORD_CHARS, valid_email
+from .emails import InvalidEmailError, email_key, normalize_email
+from .users_file import (
+    MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
+    username_problem,
+)
 
 __all__ = ["DeleteForm", "EditForm", "LoginForm", "LogoutForm", "RegisterForm", "csrf_meta"]
 
 
 def _email(_form: Form, field: Any) -> None:
-    if not valid_email(field.data or ""):
-        raise ValidationError("Enter an email address, like name@example.com.")
+    """A new address (register, edit): email-validator's rules (see ``emails``)."""
+    try:
+        normalize_email(field.data or "")
+    except InvalidEmailError as exc:
+        raise ValidationError(f"Enter an email address, like name@example.com. {exc}") from None
+
+
+def _login_email(_form: Form, field: Any) -> None:
+    """Any text that could be a stored address (a wrong one is "wrong email or password")."""
+    try:
+        email_key(field.data or "")
+    except InvalidEmailError as exc:
+        raise ValidationError(f"Enter an email address, like name@example.com. {exc}") from None
+
+
+def _username(_form: Form, field: Any) -> None:
+    problem = username_problem(field.data or "")
+    if problem:
+        raise ValidationError(f"Usernames have {problem}.")
 
 
 _PASSWORD = Length(
@@ -27,24 +49,23 @@ _PASSWORD = Length(
     max=MAX_PASSWORD_CHARS,
     message=f"Passwords have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters.",
 )
-_USERNAME = Length(max=MAX_USERNAME_CHARS, message=f"At most {MAX_USERNAME_CHARS} characters.")
 
 
 class LoginForm(CsrfForm):
-    email = EmailField("Email", [DataRequired(), _email])
+    email = EmailField("Email", [DataRequired(), _login_email])
     password = PasswordField("Password", [DataRequired()])
     next = HiddenField()
 
 
 class RegisterForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _email])
-    username = StringField("Username", [Optional(), _USERNAME])
+    username = StringField("Username", [_username])
     password = PasswordField("Password", [DataRequired(), _PASSWORD])
 
 
 class EditForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _email])
-    username = StringField("Username", [Optional(), _USERNAME])
+    username = StringField("Username", [_username])
     is_admin = BooleanField("Admin")
     current_password = PasswordField("Current password", [Optional()])
     new_password = PasswordField("New password", [Optional(), _PASSWORD])

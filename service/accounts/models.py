@@ -17,7 +17,8 @@ class AccountsBase(DeclarativeBase):
 class User(AccountsBase):
     """A registered user; the table is created by ``schema.sql`` (``accounts_users``).
 
-    Emails are unique case-insensitively (a unique index on ``lower(email)``).
+    Emails are unique case-insensitively: stored in :func:`~.emails.email_key`'s form, with
+    a unique index on the column.
     ``session_version`` goes up whenever the user's sessions must stop working (deleted
     rights, a new password): a session remembers the version it was made with.
     """

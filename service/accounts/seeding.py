@@ -11,11 +11,12 @@ import trio_asyncio
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .emails import InvalidEmailError, email_key, normalize_email
 from .fake_users import fake_users
 from .models import User
 from .passwords import Passwords
 from .store import engine_for, user_rows
-from .users_file import NewUser, valid_email
+from .users_file import NewUser
 
 __all__ = ["SeedPlan", "SeedResult", "SeedingError", "seed_accounts"]
 
@@ -45,8 +46,12 @@ class SeedPlan:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SeedPlan:
         email = (env.get("ADMIN_EMAIL") or "admin@example.com").strip()
-        if not valid_email(email):
-            raise SeedingError(f"ADMIN_EMAIL is not an email address: {email[:80]!r}")
+        try:
+            email = normalize_email(email)
+        except InvalidEmailError as exc:
+            raise SeedingError(
+                f"ADMIN_EMAIL is not an email address: {email[:80]!r} ({exc})"
+            ) from None
         password = env.get("ADMIN_PASSWORD") or None
         if password is not None and len(password) < 8:
             raise SeedingError("ADMIN_PASSWORD must be at least 8 characters")
@@ -80,7 +85,7 @@ async def seed_accounts(dsn: str, plan: SeedPlan, passwords: Passwords) -> SeedR
     admin = NewUser(plan.admin_email, "admin", plan.admin_password or generated or "", True)
     users = [admin, *fake_users(plan.seed_users, seed=plan.faker_seed)]
     # The admin's email may not be taken by a fake user.
-    users = [admin, *(u for u in users[1:] if u.email.lower() != admin.email.lower())]
+    users = [admin, *(u for u in users[1:] if email_key(u.email) != email_key(admin.email))]
     async with trio_asyncio.open_loop() as loop:
         empty: bool = await loop.run_aio_coroutine(_is_empty(dsn))
         if not empty:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from ..platform.database import Database
+from .emails import email_key
 from .models import User
 from .passwords import Passwords
 from .users_file import NewUser, UsersFileError
@@ -34,7 +35,8 @@ _CHANGE_LOCK = 0x0ACC_C4A6
 
 
 class EmailTakenError(ValueError):
-    """Another user has this email (emails are unique case-insensitively)."""
+    """Another user has this email (emails are unique case-insensitively: each is stored
+    as :func:`~.emails.email_key` gives it, and looked up so)."""
 
 
 class LastAdminError(ValueError):
@@ -77,14 +79,16 @@ class UserStore:
         return await self._database.run(self._get(user_id))
 
     async def by_email(self, email: str) -> Account | None:
-        return await self._database.run(self._by_email(email))
+        """The user of ``email`` (compared in :func:`~.emails.email_key`'s form), if any."""
+        return await self._database.run(self._by_email(email_key(email)))
 
     async def page(self, offset: int, limit: int) -> tuple[list[Account], int]:
         """One page of users by id, and how many there are in all."""
         return await self._database.run(self._page(offset, limit))
 
     async def create(self, email: str, username: str, password_hash: str) -> Account:
-        return await self._database.run(self._create(email, username, password_hash))
+        """A new user; ``email`` is stored in :func:`~.emails.email_key`'s form."""
+        return await self._database.run(self._create(email_key(email), username, password_hash))
 
     async def update(
         self,
@@ -101,7 +105,7 @@ class UserStore:
         user's sessions. The actor's rights are checked again inside the transaction:
         ``PermissionError`` if they changed since the request began."""
         return await self._database.run(
-            self._update(actor, user_id, email, username, is_admin, password_hash)
+            self._update(actor, user_id, email_key(email), username, is_admin, password_hash)
         )
 
     async def delete(self, actor: Account, user_id: int) -> None:
@@ -126,7 +130,7 @@ class UserStore:
     async def _by_email(self, email: str) -> Account | None:
         async with self._session() as session:
             user = (
-                await session.execute(select(User).where(func.lower(User.email) == email.lower()))
+                await session.execute(select(User).where(User.email == email))
             ).scalar_one_or_none()
             return Account.of(user) if user is not None else None
 
@@ -239,7 +243,7 @@ def user_rows(users: Sequence[NewUser], hashes: Sequence[str]) -> list[User]:
     """The rows of new users, each with its password's hash."""
     return [
         User(
-            email=user.email,
+            email=email_key(user.email),
             username=user.username,
             password_hash=password_hash,
             is_admin=user.is_admin,
@@ -260,13 +264,9 @@ async def _insert(dsn: str, users: Sequence[NewUser], hashes: list[str]) -> int:
     engine = engine_for(dsn)
     try:
         async with AsyncSession(engine) as session, session.begin():
-            emails = [user.email.lower() for user in users]
+            emails = [email_key(user.email) for user in users]
             taken = (
-                (
-                    await session.execute(
-                        select(User.email).where(func.lower(User.email).in_(emails))
-                    )
-                )
+                (await session.execute(select(User.email).where(User.email.in_(emails))))
                 .scalars()
                 .all()
             )

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 
-__all__ = ["NewUser", "UsersFileError", "dump_users", "parse_users", "valid_email"]
+from .emails import InvalidEmailError, email_key, normalize_email
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-MAX_EMAIL_CHARS = 254
+__all__ = ["NewUser", "UsersFileError", "dump_users", "parse_users", "username_problem"]
+
 MAX_USERNAME_CHARS = 150
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
@@ -33,9 +32,14 @@ class NewUser:
     is_admin: bool = False
 
 
-def valid_email(email: str) -> bool:
-    """A plausible address: one ``@``, a dot in the domain, no spaces, at most 254 chars."""
-    return len(email) <= MAX_EMAIL_CHARS and _EMAIL.fullmatch(email) is not None
+def username_problem(username: str) -> str | None:
+    """Why ``username`` cannot be one (too long, a control character or a lone
+    surrogate), or ``None``: the rule of every form, the auth API and the users file."""
+    if len(username) > MAX_USERNAME_CHARS or any(
+        unicodedata.category(char) in {"Cc", "Cs"} for char in username
+    ):
+        return f"at most {MAX_USERNAME_CHARS} characters, no control characters"
+    return None
 
 
 def dump_users(users: list[NewUser]) -> bytes:
@@ -58,7 +62,7 @@ def parse_users(data: bytes) -> list[NewUser]:
     users = [_user(entry, index) for index, entry in enumerate(document, start=1)]
     seen: dict[str, int] = {}
     for index, user in enumerate(users, start=1):
-        first = seen.setdefault(user.email.lower(), index)
+        first = seen.setdefault(email_key(user.email), index)
         if first != index:
             raise UsersFileError(f"user #{index}: email {user.email!r} repeats user #{first}'s")
     return users
@@ -78,11 +82,11 @@ def _user(entry: Any, index: int) -> NewUser:
         if key not in entry:
             raise UsersFileError(f"{where}: {key} is required")
     email, username, password = entry["email"], entry.get("username", ""), entry["password"]
-    if not valid_email(email):
-        raise UsersFileError(f"{where}: {email[:80]!r} is not an email address")
-    if len(username) > MAX_USERNAME_CHARS or any(
-        unicodedata.category(char) == "Cc" for char in username
-    ):
+    try:
+        normalize_email(email)
+    except InvalidEmailError as exc:
+        raise UsersFileError(f"{where}: {email[:80]!r} is not an email address ({exc})") from None
+    if username_problem(username):
         raise UsersFileError(
             f"{where}: username must be at most {MAX_USERNAME_CHARS} printable characters"
         )

@@ -29,7 +29,7 @@ from ..platform.database import Database, open_database
 from ..platform.rate_limits import RateLimiter
 from ..platform.settings import Settings
 from .auth import STORE_KEY, current_user, new_auth_user, require_user
-from .directory import DIRECTORY_KEY, Directory, TooManyAttemptsError
+from .directory import DIRECTORY_KEY, Directory, InvalidUserError, TooManyAttemptsError
 from .forms import DeleteForm, EditForm, LoginForm, LogoutForm, RegisterForm, csrf_meta
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
@@ -172,6 +172,9 @@ def create_blueprint(
             )
         except TooManyAttemptsError as exc:
             too_many(exc.retry_after)
+        except InvalidUserError as exc:  # the form's validators let no such text through
+            form.email.errors = [str(exc)]
+            return await render_template("accounts/login.html", form=form), 400
         if account is None:
             form.password.errors = ["Wrong email or password."]
             return await render_template("accounts/login.html", form=form), 400

@@ -34,6 +34,7 @@ from ..platform.api_routes import ApiError, api_route
 from ..platform.api_routes import api_error as error
 from ..platform.database import Database
 from ..platform.forms import CsrfForm, csrf_meta
+from ..platform.json_body import read_json_object
 from ..platform.profile_fields import profile_fields
 from ..platform.responses import json_response
 from ..platform.serving_database import keep_database_open
@@ -177,6 +178,8 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             account = await users().authenticate(
                 body["email"], body["password"], request.remote_addr or "-"
             )
+        except InvalidUserError as exc:
+            raise ApiError(error("invalid", str(exc), 400)) from None
         except TooManyAttemptsError as exc:
             raise ApiError(
                 error(
@@ -298,12 +301,9 @@ async def reload_forever(state: _State) -> None:
 
 
 async def json_body(allowed: set[str], *, required: set[str]) -> dict[str, str]:
-    """The request's JSON object of string fields: 415 if not JSON, 400 if malformed."""
-    if not request.is_json:
-        raise ApiError(error("unsupported_media_type", "send Content-Type: application/json", 415))
-    body = await request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(error("invalid", "the body must be a JSON object", 400))
+    """The request's JSON object of string fields (the platform's reader: 415 if not JSON,
+    400 if malformed), 400 for unknown, missing or non-string fields."""
+    body = await read_json_object()
     unknown = set(body) - allowed
     if unknown:
         raise ApiError(error("invalid", f"unknown fields: {', '.join(sorted(unknown))}", 400))

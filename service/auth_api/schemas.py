@@ -16,7 +16,10 @@ __all__ = [
     "TokenPair",
 ]
 
-_EMAIL = Field(examples=["user@example.com"], description="Unique, case-insensitively.")
+_EMAIL = Field(
+    examples=["user@example.com"],
+    description="Unique, case-insensitively: stored without surrounding whitespace, in lower case.",
+)
 _PASSWORD = Field(examples=["correct horse"], description="8 characters to 1,024 bytes.")
 _REFRESH = Field(examples=["3b241101-e2bb-4255-8caf-4136c566a962"], description="A UUID4.")
 

@@ -21,6 +21,7 @@ from ..tasks.routes import request_body_limits as tasks_body_limits
 from .api_docs import install_api_docs
 from .assets import BOOTSTRAP_DIR
 from .body_limits import with_body_limits
+from .forms import TextFormDataParser
 from .log_redaction import LOG_FORMAT, QUIET_LOGGERS, RedactingFormatter
 from .redis_rate_limits import RedisRateLimiter
 from .responses import json_response, wants_html
@@ -74,6 +75,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     # ... except where a route takes more (a task's image).
     app.request_class = with_body_limits(app.request_class, tasks_body_limits(settings))
+    # Form fields that are not UTF-8 become a form error (not U+FFFD, passed on as text).
+    app.request_class.form_data_parser_class = TextFormDataParser
     # Bootstrap's files from the pip-installed package: the pages render offline.
     app.register_blueprint(
         Blueprint(

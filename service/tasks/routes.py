@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import trio
 from quart import Blueprint, Response, request, send_file
 from quart.typing import ResponseReturnValue
@@ -20,6 +19,7 @@ from ..accounts.directory import LastAdminError, directory
 from ..auth_api.bearer import Account, BearerError, bearer_account
 from ..platform.api_routes import ApiError, api_error, api_route
 from ..platform.database import Database
+from ..platform.json_body import read_json_object
 from ..platform.profile_fields import add_profile_fields
 from ..platform.responses import json_response
 from ..platform.serving_database import keep_database_open
@@ -144,7 +144,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def create_task() -> ResponseReturnValue:
         account = await caller()
         tasks = service()
-        body = await json_object()
+        body = await read_json_object()
         unknown = set(body) - {"image", "meta"}
         if unknown:
             raise failure(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
@@ -295,18 +295,6 @@ def create_blueprint(settings: Settings) -> Blueprint:
         return Response("", 204)
 
     return blueprint
-
-
-async def json_object() -> dict[str, Any]:
-    if not request.is_json:
-        raise failure(415, "unsupported_media_type", "send Content-Type: application/json")
-    try:
-        body = orjson.loads(await request.get_data(as_text=False))
-    except orjson.JSONDecodeError:
-        raise failure(400, "invalid", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise failure(400, "invalid", "the body must be a JSON object")
-    return body
 
 
 def _limit(raw: str | None) -> int:
