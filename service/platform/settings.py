@@ -70,6 +70,12 @@ class Settings:
     redis_url: str | None = None
     #: The Stack Exchange search's ini file; None: the shipped ``search.ini``.
     search_config: Path | None = None
+    #: Leeway for the expiry of the auth API's access tokens (clocks of several hosts apart);
+    #: 0: a token lives exactly its lifetime (its issuer and verifier are this service).
+    access_token_leeway_s: float = 0.0
+    #: A refresh token presented again within this long of its spending lost a race with
+    #: the request that spent it (401, nothing revoked); later it is reuse (its log-in ends).
+    refresh_reuse_grace_s: float = 5.0
 
     def __post_init__(self) -> None:
         # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
@@ -96,6 +102,14 @@ class Settings:
             raise SettingsError("ADMISSION_MAX_WAIT_S must be a number from 0 to 60")
         _check_range("MAX_IMAGE_BYTES", self.max_image_bytes, 1, MAX_IMAGE_BYTES)
         _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, MAX_IMAGE_PIXELS)
+        if not (
+            math.isfinite(self.access_token_leeway_s) and 0 <= self.access_token_leeway_s <= 300
+        ):
+            raise SettingsError("ACCESS_TOKEN_LEEWAY_S must be a number from 0 to 300")
+        if not (
+            math.isfinite(self.refresh_reuse_grace_s) and 0 <= self.refresh_reuse_grace_s <= 60
+        ):
+            raise SettingsError("REFRESH_REUSE_GRACE_S must be a number from 0 to 60")
         if self.secret_key is not None and len(self.secret_key.encode()) < 32:
             raise SettingsError("SECRET_KEY must have at least 32 bytes (it signs HS256 tokens)")
         if self.log_level not in _LOG_LEVELS:
@@ -194,6 +208,8 @@ class Settings:
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, integer=True)),
             redis_url=redis_url,
             search_config=Path(env["SEARCH_CONFIG"]) if env.get("SEARCH_CONFIG") else None,
+            access_token_leeway_s=_number(env, "ACCESS_TOKEN_LEEWAY_S", 0.0),
+            refresh_reuse_grace_s=_number(env, "REFRESH_REUSE_GRACE_S", 5.0),
         )
 
 
@@ -218,6 +234,8 @@ _VARIABLES = (
     "MAX_IMAGE_PIXELS",
     "REDIS_URL",
     "SEARCH_CONFIG",
+    "ACCESS_TOKEN_LEEWAY_S",
+    "REFRESH_REUSE_GRACE_S",
     "SOURCES_FILE",
     "DATABASE_URL",
     *DEMO_URL_VARIABLES,
