@@ -39,6 +39,22 @@ CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
 );
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family_id);
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_expiry ON auth_refresh_tokens (expires_at);
+-- When a record was spent: a spent token presented again within the grace window lost a race
+-- (nothing is revoked), later it is reuse. Records spent by earlier versions have none.
+ALTER TABLE auth_refresh_tokens ADD COLUMN IF NOT EXISTS spent_at TIMESTAMPTZ;
+CREATE INDEX IF NOT EXISTS auth_refresh_tokens_user ON auth_refresh_tokens (user_id);
+
+-- Auth API: a log-in's family of refresh tokens. Every rotation, log-out and revocation of a
+-- family locks its row (one at a time per family); `revoked` ends the whole log-in, tokens
+-- added later included. Records of earlier versions, which have no family row, get one on
+-- their first use (so they keep rotating). Deleting a user deletes their families.
+CREATE TABLE IF NOT EXISTS auth_refresh_families (
+    family_id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES accounts_users (id) ON DELETE CASCADE,
+    revoked BOOLEAN NOT NULL DEFAULT false,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS auth_refresh_families_user ON auth_refresh_families (user_id);
 
 -- Auth API: token lifetimes, editable by admins at run time (/admin/settings).
 CREATE TABLE IF NOT EXISTS auth_api_settings (

@@ -50,6 +50,15 @@ async def test_every_endpoint_is_documented_with_schemas_and_examples(app: Quart
     for example in ("user@example.com", "correct horse", "User logged out.", "Test 1"):
         assert example in text
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    # A token response follows RFC 6749 5.1 (token_type, expires_in) besides the seed's fields.
+    for path in ("/api/login/", "/api/refresh/"):
+        content = paths[path]["post"]["responses"]["200"]["content"]["application/json"]
+        pair = content["schema"]
+        assert {"access_token", "token_type", "expires_in", "refresh_token"} <= set(
+            pair["required"]
+        )
+        assert pair["properties"]["token_type"]["const"] == "Bearer"
+        assert pair["properties"]["expires_in"]["type"] == "integer"
 
 
 async def test_docs_page_loads_swagger_ui_from_this_server_only(app: QuartTrio) -> None:

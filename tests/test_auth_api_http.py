@@ -3,6 +3,7 @@ and every error of the contract."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import trio
 
 from service.accounts.passwords import Passwords
+from service.auth_api.access_tokens import AccessTokens
 from service.platform.app import create_app
 from service.platform.settings import Settings
 
@@ -25,7 +27,9 @@ async def api(empty_db: str) -> AsyncIterator[Any]:
     async def no_sources(_settings: Settings) -> AsyncIterator[list[Any]]:
         yield []
 
-    settings = Settings.from_env({"DATABASE_URL": empty_db, "SECRET_KEY": "k" * 40})
+    settings = Settings.from_env(
+        {"DATABASE_URL": empty_db, "SECRET_KEY": "k" * 40, "REFRESH_REUSE_GRACE_S": "0.1"}
+    )
     app = create_app(settings, open_sources=no_sources, passwords=Passwords.cheap())
     async with app.test_app() as test_app:
         yield test_app.test_client()
@@ -50,7 +54,8 @@ async def test_the_whole_flow(api: Any) -> None:
     assert body["email"] == EMAIL
     status, tokens, _ = await post(api, "/api/login/", {"email": EMAIL, "password": PASSWORD})
     assert status == 200
-    assert set(tokens) == {"access_token", "refresh_token"}
+    assert set(tokens) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert (tokens["token_type"], tokens["expires_in"]) == ("Bearer", 30)  # RFC 6749 5.1
     auth = {"Authorization": f"Bearer {tokens['access_token']}"}
     me = await api.get("/api/me/", headers=auth)
     assert await me.get_json() == {
@@ -64,10 +69,15 @@ async def test_the_whole_flow(api: Any) -> None:
     status, fresh, _ = await post(api, "/api/refresh/", {"refresh_token": tokens["refresh_token"]})
     assert status == 200
     assert fresh["refresh_token"] != tokens["refresh_token"]
+    assert (fresh["token_type"], fresh["expires_in"]) == ("Bearer", 30)
     status, out, _ = await post(api, "/api/logout/", {"refresh_token": fresh["refresh_token"]})
     assert (status, out) == (200, {"success": "User logged out."})
-    status, _, _ = await post(api, "/api/refresh/", {"refresh_token": fresh["refresh_token"]})
+    status, _, response = await post(
+        api, "/api/refresh/", {"refresh_token": fresh["refresh_token"]}
+    )
     assert status == 401
+    # Not a Bearer-protected route (the token is in the body): the plain challenge.
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
 async def test_paths_work_without_their_trailing_slash(api: Any) -> None:
@@ -81,6 +91,7 @@ async def test_paths_work_without_their_trailing_slash(api: Any) -> None:
 async def test_a_reused_refresh_token_is_401_and_revokes_its_family(api: Any) -> None:
     tokens = await logged_in(api)
     _, fresh, _ = await post(api, "/api/refresh/", {"refresh_token": tokens["refresh_token"]})
+    await trio.sleep(0.2)  # past the grace window (0.1 s in this app)
     status, body, response = await post(
         api, "/api/refresh/", {"refresh_token": tokens["refresh_token"]}
     )
@@ -144,23 +155,45 @@ async def test_login_attempts_are_limited_with_429(api: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "header",
-    [None, "Bearer", "Bearer not.a.jwt", "Basic dXNlcjpwYXNz", "Bearer {expired}"],
+    ("header", "challenge"),
+    [
+        (None, 'Bearer realm="api"'),  # RFC 6750 3.1: no token, no error code
+        ("Bearer", 'Bearer realm="api"'),
+        ("Basic dXNlcjpwYXNz", 'Bearer realm="api"'),
+        ("Bearer not.a.jwt", 'Bearer realm="api", error="invalid_token"'),
+        ("Bearer {expired}", 'Bearer realm="api", error="invalid_token"'),
+        ("Bearer {just_expired}", 'Bearer realm="api", error="invalid_token"'),
+    ],
 )
 async def test_a_missing_bad_or_expired_access_token_is_401_with_www_authenticate(
-    api: Any, header: str | None
+    api: Any, header: str | None, challenge: str
 ) -> None:
-    from service.auth_api.access_tokens import AccessTokens
-
     tokens = await logged_in(api)
     me = await api.get("/api/me/", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     user_id = (await me.get_json())["id"]
     expired = AccessTokens("k" * 40, clock=lambda: 1_000_000.0).issue(user_id, 30)
-    headers = {} if header is None else {"Authorization": header.format(expired=expired)}
+    # Issued 31 s ago with the 30 s lifetime: expired 1 s ago (no leeway by default).
+    just_expired = AccessTokens("k" * 40, clock=lambda: time.time() - 31).issue(user_id, 30)
+    headers = (
+        {}
+        if header is None
+        else {"Authorization": header.format(expired=expired, just_expired=just_expired)}
+    )
     response = await api.get("/api/me/", headers=headers)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.headers["WWW-Authenticate"] == challenge
     assert (await response.get_json())["error"] == "unauthorized"
+
+
+async def test_an_access_token_lives_exactly_its_lifetime(api: Any) -> None:
+    """Issued 28 s ago with a 30 s lifetime: accepted; 31 s ago: refused (no leeway)."""
+    tokens = await logged_in(api)
+    me = await api.get("/api/me/", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    user_id = (await me.get_json())["id"]
+    for age_s, status in ((28, 200), (31, 401)):
+        token = AccessTokens("k" * 40, clock=lambda: time.time() - age_s).issue(user_id, 30)  # noqa: B023
+        answer = await api.get("/api/me/", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == status, age_s
 
 
 async def test_email_taken_is_409_case_insensitively(api: Any) -> None:

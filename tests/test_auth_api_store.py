@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 import trio
 
 from service.accounts.store import UserStore
-from service.auth_api.refresh_store import PgRefreshStore
+from service.auth_api.refresh_store import PgRefreshStore, revoke_user_families
 from service.auth_api.refresh_tokens import (
     InvalidRefreshTokenError,
     RefreshTokenReusedError,
@@ -24,16 +25,31 @@ pytestmark = pytest.mark.integration
 DAY = 24 * 3600.0
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_rotation_reuse_and_logout_on_the_real_table(empty_db: str) -> None:
     async with open_database(empty_db, user="tests") as database:
         user = await UserStore(database).create("t@example.com", "t", "!")
-        refresh = RefreshTokens(PgRefreshStore(database))
+        clock = Clock()
+        refresh = RefreshTokens(PgRefreshStore(database), clock=clock, reuse_grace_s=5)
         first = await refresh.issue(user.id, 30 * DAY)
         async with admin(empty_db) as conn:
             stored = await conn.fetchval("SELECT token_hash FROM auth_refresh_tokens")
         assert stored == hash_refresh_token(first)  # only the hash is stored
         user_id, second = await refresh.rotate(first, 30 * DAY)
         assert user_id == user.id
+        clock.now += 4  # within the grace window: refused, nothing revoked
+        with pytest.raises(InvalidRefreshTokenError) as within:
+            await refresh.rotate(first, 30 * DAY)
+        assert not isinstance(within.value, RefreshTokenReusedError)
+        _, second = await refresh.rotate(second, 30 * DAY)
+        clock.now += 2  # past it: reuse
         with pytest.raises(RefreshTokenReusedError):
             await refresh.rotate(first, 30 * DAY)
         with pytest.raises(InvalidRefreshTokenError):
@@ -84,3 +100,90 @@ async def test_expired_records_are_purged_and_a_deleted_user_takes_their_tokens(
         assert await store.purge_expired(time.time() + 1) == 1
         with pytest.raises(InvalidRefreshTokenError):
             await refresh.rotate(short, 30 * DAY)
+
+
+async def test_records_of_an_earlier_version_keep_their_meaning(empty_db: str) -> None:
+    """Rows written before families had a row of their own (no family row, no spent_at): a
+    fresh one rotates, a spent one is reuse (its family is revoked), a revoked one is
+    refused."""
+    async with open_database(empty_db, user="tests") as database:
+        user = await UserStore(database).create("old@example.com", "o", "!")
+        refresh = RefreshTokens(PgRefreshStore(database))
+        tokens = {name: str(uuid.uuid4()) for name in ("fresh", "spent", "current", "revoked")}
+        rows = {
+            "fresh": ("fam-a", "false", "false"),
+            "spent": ("fam-b", "true", "false"),
+            "current": ("fam-b", "false", "false"),
+            "revoked": ("fam-c", "false", "true"),
+        }
+        async with admin(empty_db) as conn:
+            for name, (family, spent, revoked) in rows.items():
+                await conn.execute(
+                    "INSERT INTO auth_refresh_tokens"
+                    " (token_hash, user_id, family_id, expires_at, spent, revoked)"
+                    f" VALUES ('{hash_refresh_token(tokens[name])}', {user.id}, '{family}',"
+                    f" now() + interval '1 day', {spent}, {revoked})"
+                )
+        user_id, fresh = await refresh.rotate(tokens["fresh"], 30 * DAY)
+        assert user_id == user.id
+        assert (await refresh.rotate(fresh, 30 * DAY))[0] == user.id
+        with pytest.raises(RefreshTokenReusedError):
+            await refresh.rotate(tokens["spent"], 30 * DAY)
+        with pytest.raises(InvalidRefreshTokenError):
+            await refresh.rotate(tokens["current"], 30 * DAY)  # its family went with it
+        with pytest.raises(InvalidRefreshTokenError):
+            await refresh.rotate(tokens["revoked"], 30 * DAY)
+
+
+@pytest.mark.parametrize("change", ["password", "demotion"])
+async def test_a_new_password_or_a_demotion_revokes_every_refresh_token_of_the_user(
+    empty_db: str, change: str
+) -> None:
+    """Through the accounts' store with the auth API's revoker, in the change's transaction;
+    records of an earlier version (no family row) included."""
+    async with open_database(empty_db, user="tests") as database:
+        users = UserStore(database, revokers=[revoke_user_families])
+        root = await users.create("root@example.com", "r", "!")
+        target = await users.create("target@example.com", "t", "!")
+        other = await users.create("other@example.com", "o", "!")
+        async with admin(empty_db) as conn:
+            await conn.execute(
+                f"UPDATE accounts_users SET is_admin = true WHERE id IN ({root.id}, {target.id})"
+            )
+            legacy = str(uuid.uuid4())
+            await conn.execute(
+                "INSERT INTO auth_refresh_tokens (token_hash, user_id, family_id, expires_at)"
+                f" VALUES ('{hash_refresh_token(legacy)}', {target.id}, 'legacy',"
+                " now() + interval '1 day')"
+            )
+        refresh = RefreshTokens(PgRefreshStore(database))
+        theirs = [await refresh.issue(target.id, 30 * DAY) for _ in range(2)]
+        _, theirs[1] = await refresh.rotate(theirs[1], 30 * DAY)
+        kept = await refresh.issue(other.id, 30 * DAY)
+        await users.update(
+            root,
+            target.id,
+            email=target.email,
+            username=target.username,
+            is_admin=False if change == "demotion" else None,
+            password_hash="new hash" if change == "password" else None,
+        )
+        for token in [*theirs, legacy]:
+            with pytest.raises(InvalidRefreshTokenError):
+                await refresh.rotate(token, 30 * DAY)
+        assert (await refresh.rotate(kept, 30 * DAY))[0] == other.id
+
+
+async def test_a_deleted_users_tokens_and_new_log_ins_are_refused_not_errors(
+    empty_db: str,
+) -> None:
+    async with open_database(empty_db, user="tests") as database:
+        user = await UserStore(database).create("gone@example.com", "g", "!")
+        refresh = RefreshTokens(PgRefreshStore(database))
+        token = await refresh.issue(user.id, 30 * DAY)
+        async with admin(empty_db) as conn:
+            await conn.execute(f"DELETE FROM accounts_users WHERE id = {user.id}")
+        with pytest.raises(InvalidRefreshTokenError):
+            await refresh.rotate(token, 30 * DAY)
+        with pytest.raises(InvalidRefreshTokenError, match="no longer exists"):
+            await refresh.issue(user.id, 30 * DAY)

@@ -20,6 +20,11 @@ def test_defaults_without_environment() -> None:
         ("data_3", SourceKind.SQL, None),
     ]
     assert settings.needs_embedded_database
+    # The auth API: an access token lives exactly its lifetime; a loser of a refresh race
+    # within 5 s revokes nothing.
+    assert (settings.access_token_leeway_s, settings.refresh_reuse_grace_s) == (0.0, 5.0)
+    custom = Settings.from_env({"ACCESS_TOKEN_LEEWAY_S": "2.5", "REFRESH_REUSE_GRACE_S": "1"})
+    assert (custom.access_token_leeway_s, custom.refresh_reuse_grace_s) == (2.5, 1.0)
 
 
 def test_per_source_urls_override_database_url() -> None:
@@ -152,6 +157,10 @@ def test_a_database_url_with_a_driver_suffix_is_rejected(variable: str, dsn: str
         ({"POOL_MAX_SIZE": "100000"}, "POOL_MAX_SIZE must be >= 1 and <="),
         ({"HTTP_MAX_CONNECTIONS": "1000000"}, "HTTP_MAX_CONNECTIONS must be >= 1 and <="),
         ({"HTTP_MAX_BODY_BYTES": str(2**40)}, "HTTP_MAX_BODY_BYTES must be >= 1 and <="),
+        ({"ACCESS_TOKEN_LEEWAY_S": "-1"}, "ACCESS_TOKEN_LEEWAY_S must be a number from 0 to 300"),
+        ({"ACCESS_TOKEN_LEEWAY_S": "nan"}, "ACCESS_TOKEN_LEEWAY_S must be a number from 0"),
+        ({"REFRESH_REUSE_GRACE_S": "61"}, "REFRESH_REUSE_GRACE_S must be a number from 0 to 60"),
+        ({"REFRESH_REUSE_GRACE_S": "inf"}, "REFRESH_REUSE_GRACE_S must be a number from 0"),
     ],
 )
 def test_values_out_of_range_are_rejected_with_the_variable_named(

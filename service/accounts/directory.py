@@ -6,27 +6,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import trio
+from flask.sansio.app import App
 from quart import g
 
 from ..platform.user_deletion import user_deleted
 from .emails import InvalidEmailError, email_key, normalize_email
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
-from .store import Account, EmailTakenError, LastAdminError, UserStore
+from .store import Account, CredentialsRevoker, EmailTakenError, LastAdminError, UserStore
 from .users_file import username_problem
 
 __all__ = [
     "Account",
+    "CredentialsRevoker",
     "Directory",
     "EmailTakenError",
     "InvalidUserError",
     "LastAdminError",
     "TooManyAttemptsError",
     "directory",
+    "on_credentials_revoked",
 ]
 
 #: Where the accounts blueprint puts this request's directory (None without a database).
 DIRECTORY_KEY = "accounts_directory"
+#: Where ``on_credentials_revoked`` keeps the revokers, in ``app.extensions``.
+REVOKERS_KEY = "accounts.credential_revokers"
+
+
+def on_credentials_revoked(app: App, revoker: CredentialsRevoker) -> None:
+    """Have ``revoker`` end the log-ins another capability keeps for a user (the auth API's
+    refresh tokens) whenever the accounts end that user's sessions for a change of rights
+    or credentials: a new password (the edit page) or an admin's demotion. It runs inside
+    that change's transaction (asyncio-flavoured, with its connection and the user's id,
+    the user's row locked), so both commit or neither. Register before the app serves.
+    A log-out of the web app does not call it: it ends the web sessions only."""
+    revokers: list[CredentialsRevoker] = app.extensions.setdefault(REVOKERS_KEY, [])
+    revokers.append(revoker)
 
 
 class InvalidUserError(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +10,7 @@ import trio_asyncio
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from ..platform.database import Database
 from .emails import email_key
@@ -20,6 +20,7 @@ from .users_file import NewUser, UsersFileError
 
 __all__ = [
     "Account",
+    "CredentialsRevoker",
     "EmailTakenError",
     "LastAdminError",
     "UserStore",
@@ -32,6 +33,10 @@ __all__ = [
 
 #: Every change of users runs under this advisory lock (one at a time: they are rare).
 _CHANGE_LOCK = 0x0ACC_C4A6
+
+#: Ends a user's log-ins kept by another capability, in the accounts' transaction (its
+#: connection, the user's id): see ``directory.on_credentials_revoked``. asyncio-flavoured.
+CredentialsRevoker = Callable[[AsyncConnection, int], Awaitable[None]]
 
 
 class EmailTakenError(ValueError):
@@ -69,11 +74,16 @@ class Account:
 
 
 class UserStore:
-    """The pages' reads and writes of users, each its own short transaction."""
+    """The pages' reads and writes of users, each its own short transaction.
 
-    def __init__(self, database: Database) -> None:
+    ``revokers`` run inside the transaction of a change that ends the user's sessions (a
+    new password, a lost admin flag), so other log-ins of the user end in the same commit.
+    """
+
+    def __init__(self, database: Database, revokers: Sequence[CredentialsRevoker] = ()) -> None:
         self._database = database
         self._engine = database.engine
+        self._revokers = revokers
 
     async def get(self, user_id: int) -> Account | None:
         return await self._database.run(self._get(user_id))
@@ -194,6 +204,9 @@ class UserStore:
                     raise LastAdminError("the last admin cannot lose admin rights")
                 if password_hash is not None or demoted:
                     user.session_version += 1
+                    connection = await session.connection()
+                    for revoke in self._revokers:  # the user's row is locked: see _authorized
+                        await revoke(connection, user.id)
                 user.email, user.username = email, username
                 if wanted is not None:
                     user.is_admin = wanted

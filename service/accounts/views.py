@@ -29,7 +29,13 @@ from ..platform.database import Database, open_database
 from ..platform.rate_limits import RateLimiter
 from ..platform.settings import Settings
 from .auth import STORE_KEY, current_user, new_auth_user, require_user
-from .directory import DIRECTORY_KEY, Directory, InvalidUserError, TooManyAttemptsError
+from .directory import (
+    DIRECTORY_KEY,
+    REVOKERS_KEY,
+    Directory,
+    InvalidUserError,
+    TooManyAttemptsError,
+)
 from .forms import DeleteForm, EditForm, LoginForm, LogoutForm, RegisterForm, csrf_meta
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
@@ -104,7 +110,9 @@ def create_blueprint(
         state.stopping, state.closed = trio.Event(), trio.Event()
         nursery = cast(QuartTrio, current_app).nursery
         state.database = await nursery.start(keep_database_open)
-        state.store = UserStore(state.database)
+        state.store = UserStore(
+            state.database, revokers=current_app.extensions.setdefault(REVOKERS_KEY, [])
+        )
         state.dummy_hash = await hasher.hash("not anyone's password")
 
     @blueprint.after_app_serving

@@ -31,8 +31,9 @@ class AccessTokens:
 
     A token carries ``sub`` (the user id as a string, as RFC 7519 wants), ``user_id``,
     ``iat``, ``exp`` and ``iss``. Verifying checks the signature, the issuer and the expiry
-    (with ``leeway_s`` for clocks a little apart) and nothing else: no database call, so a
-    user deleted or logged out keeps access until the token expires, at most its lifetime.
+    (``leeway_s``, 0 by default: the token lives exactly its lifetime; more only for
+    clocks of several hosts apart) and nothing else: no database call, so a user deleted or
+    logged out keeps access until the token expires, at most its lifetime.
     """
 
     def __init__(
@@ -40,7 +41,7 @@ class AccessTokens:
         secret: str,
         *,
         issuer: str = "fanout-service",
-        leeway_s: float = 5.0,
+        leeway_s: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if len(secret.encode()) < 32:
@@ -50,6 +51,11 @@ class AccessTokens:
         self._leeway_s = leeway_s
         self._clock = clock
 
+    @staticmethod
+    def seconds(lifetime_s: float) -> int:
+        """The lifetime a token issued for ``lifetime_s`` gets (whole seconds, at least 1)."""
+        return max(1, int(lifetime_s))
+
     def issue(self, user_id: int, lifetime_s: float) -> str:
         """A token for ``user_id`` that expires ``lifetime_s`` from now."""
         now = int(self._clock())
@@ -57,7 +63,7 @@ class AccessTokens:
             "sub": str(user_id),
             "user_id": user_id,
             "iat": now,
-            "exp": now + max(1, int(lifetime_s)),
+            "exp": now + self.seconds(lifetime_s),
             "iss": self._issuer,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
@@ -85,7 +91,7 @@ class AccessTokens:
         if type(expires_at) is not int or type(issued_at) is not int:
             raise InvalidAccessTokenError("malformed times")
         now = self._clock()
-        if now > expires_at + self._leeway_s:
+        if now >= expires_at + self._leeway_s:  # RFC 7519 4.1.4: "on or after"
             raise InvalidAccessTokenError("the token has expired")
         if issued_at > now + self._leeway_s:
             raise InvalidAccessTokenError("the token is from the future")

@@ -1,4 +1,12 @@
-"""Refresh tokens: single use, rotated, with reuse detection. The rules, over a store seam."""
+"""Refresh tokens: single use, rotated, with reuse detection. The rules, over a store seam.
+
+A log-in starts a *family*; each refresh spends the presented token and adds its successor
+to the family. Every change of a family (a rotation, a log-out, a reuse revocation) is one
+serialisable step: the store locks the family, reads the presented record and the family's
+``revoked`` flag, asks the rules here what to do (pure functions: no I/O, no clock of their
+own) and applies all of it or nothing. So a log-out or a revocation racing a rotation can
+never miss the token the rotation adds, and of parallel rotations exactly one spends.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+import trio
+
 __all__ = [
+    "DEFAULT_REUSE_GRACE_S",
+    "Change",
+    "Decide",
     "InMemoryRefreshStore",
     "InvalidRefreshTokenError",
     "RefreshRecord",
@@ -17,7 +30,13 @@ __all__ = [
     "RefreshTokenReusedError",
     "RefreshTokens",
     "hash_refresh_token",
+    "log_out",
+    "rotation",
 ]
+
+#: A spent token presented again within this many seconds of its spending lost a race with
+#: the request that spent it (a client that sent twice): 401, nothing revoked. Later: reuse.
+DEFAULT_REUSE_GRACE_S = 5.0
 
 
 class InvalidRefreshTokenError(Exception):
@@ -30,14 +49,38 @@ class RefreshTokenReusedError(InvalidRefreshTokenError):
 
 @dataclass(frozen=True, slots=True)
 class RefreshRecord:
-    """A stored refresh token: its hash only, its user, its log-in's family, its expiry."""
+    """A stored refresh token: its hash only, its user, its log-in's family, its expiry,
+    when it was spent (``None``: not yet), and ``revoked`` (records revoked one by one by
+    earlier versions; a family's revocation is now its family's flag)."""
 
     token_hash: str
     user_id: int
     family_id: str
     expires_at: float
-    spent: bool = False
+    spent_at: float | None = None
     revoked: bool = False
+
+    @property
+    def spent(self) -> bool:
+        return self.spent_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one step does to a family, as the rules decided: refuse (``refused`` says why;
+    nothing else happens but a revocation), or spend the presented record at ``spend_at``
+    and add ``add``; and/or revoke the whole family."""
+
+    user_id: int | None = None
+    refused: str | None = None
+    spend_at: float | None = None
+    add: RefreshRecord | None = None
+    revoke_family: bool = False
+
+
+#: The rules of one step: given the presented record (``None``: unknown) and whether its
+#: family is revoked, read under the family's lock, what to do.
+Decide = Callable[[RefreshRecord | None, bool], Change]
 
 
 def hash_refresh_token(token: str) -> str:
@@ -46,108 +89,231 @@ def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _unusable(record: RefreshRecord | None, family_revoked: bool, now: float) -> str | None:
+    if record is None or record.revoked or family_revoked:
+        return "unknown or revoked refresh token"
+    if now >= record.expires_at:
+        return "the refresh token has expired"
+    return None
+
+
+def rotation(
+    record: RefreshRecord | None,
+    family_revoked: bool,
+    *,
+    now: float,
+    grace_s: float,
+    successor_hash: str,
+    expires_at: float,
+) -> Change:
+    """A refresh: spend the record and add its successor (of the same user and family).
+
+    A spent record presented again within ``grace_s`` of its spending is a parallel request
+    that lost (refused, nothing revoked: the winner keeps its pair); later it is reuse
+    (refused, and the family is revoked: the thief's copy and the owner's current token).
+    """
+    refused = _unusable(record, family_revoked, now)
+    if refused is not None or record is None:
+        return Change(refused=refused or "unknown or revoked refresh token")
+    if record.spent_at is not None:
+        if now - record.spent_at <= grace_s:
+            return Change(record.user_id, refused="this refresh token was just used")
+        return Change(
+            record.user_id, refused="this refresh token was used already", revoke_family=True
+        )
+    successor = RefreshRecord(successor_hash, record.user_id, record.family_id, expires_at)
+    return Change(record.user_id, spend_at=now, add=successor)
+
+
+def log_out(record: RefreshRecord | None, family_revoked: bool, *, now: float) -> Change:
+    """A log-out: revoke the record's family (also when the record was just spent by a
+    refresh racing the log-out: its successor is in the family, and dies with it)."""
+    refused = _unusable(record, family_revoked, now)
+    if refused is not None or record is None:
+        return Change(refused=refused or "unknown or revoked refresh token")
+    return Change(record.user_id, revoke_family=True)
+
+
 class RefreshStore(Protocol):
-    """Where refresh records live (PostgreSQL in the service; a dict in the tests)."""
+    """Where refresh records and their families live (PostgreSQL in the service; dicts in
+    the tests). Each method is one atomic step."""
 
-    async def add(self, record: RefreshRecord) -> None: ...
-
-    async def get(self, token_hash: str) -> RefreshRecord | None: ...
-
-    async def spend(self, token_hash: str) -> bool:
-        """Mark the record spent if it was not: ``True`` for exactly one caller (atomic)."""
+    async def add_family(self, record: RefreshRecord) -> bool:
+        """A new log-in: a family (not revoked) with ``record`` as its first token. ``False``
+        if the user no longer exists."""
         ...
 
-    async def revoke_family(self, family_id: str) -> None: ...
+    async def change(self, token_hash: str, decide: Decide) -> Change:
+        """Under the lock of the family of ``token_hash``: read the record and the family's
+        flag, ``decide``, and apply the result (spend, add, revoke) at once; the result.
+        A record whose user was deleted meanwhile reads as unknown."""
+        ...
 
-    async def purge_expired(self, now: float) -> int: ...
+    async def revoke_user(self, user_id: int) -> None:
+        """Revoke every family of the user (a new password, a lost admin flag)."""
+        ...
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete the records expired at ``now`` (and families left empty); how many records."""
+        ...
 
 
 class RefreshTokens:
-    """Issues, rotates and revokes refresh tokens (lifetime ``lifetime_s``, 30 days)."""
+    """Issues, rotates and revokes refresh tokens (lifetime ``lifetime_s``, 30 days).
 
-    def __init__(self, store: RefreshStore, *, clock: Callable[[], float] = time.time) -> None:
+    ``reuse_grace_s``: see :func:`rotation`. ``clock``: epoch seconds.
+    """
+
+    def __init__(
+        self,
+        store: RefreshStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        reuse_grace_s: float = DEFAULT_REUSE_GRACE_S,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._grace_s = reuse_grace_s
 
-    async def issue(self, user_id: int, lifetime_s: float, family_id: str | None = None) -> str:
-        """A new token for ``user_id``: of a new log-in's family, or of ``family_id``."""
+    async def issue(self, user_id: int, lifetime_s: float) -> str:
+        """A new log-in's first token for ``user_id`` (a new family); 401 if the user is gone."""
         token = str(uuid.uuid4())
-        await self._store.add(
-            RefreshRecord(
-                hash_refresh_token(token),
-                user_id,
-                family_id or uuid.uuid4().hex,
-                self._clock() + lifetime_s,
-            )
+        record = RefreshRecord(
+            hash_refresh_token(token), user_id, uuid.uuid4().hex, self._clock() + lifetime_s
         )
+        if not await self._store.add_family(record):
+            raise InvalidRefreshTokenError("the user no longer exists")
         return token
 
     async def rotate(self, token: str, lifetime_s: float) -> tuple[int, str]:
         """Spend ``token`` and return its user and a new token of the same family.
 
-        A spent token used again revokes the whole family (the thief's copy and the
-        owner's current token alike) and raises :class:`RefreshTokenReusedError`. Of two
-        concurrent rotations of one token, exactly one succeeds (the store's ``spend`` is
-        atomic); the other is refused without revoking anything: a client that sent its
-        request twice must not lose the pair the first one got.
+        A spent token used again past the grace window revokes the whole family and raises
+        :class:`RefreshTokenReusedError`; within it, :class:`InvalidRefreshTokenError` and
+        nothing is revoked (see :func:`rotation`).
         """
-        record = await self._valid(token)
-        if record.spent:
-            await self._store.revoke_family(record.family_id)
-            raise RefreshTokenReusedError("this refresh token was used already")
-        if not await self._store.spend(record.token_hash):
-            raise InvalidRefreshTokenError("this refresh token is being used by another request")
-        return record.user_id, await self.issue(record.user_id, lifetime_s, record.family_id)
+        token_hash = _checked_hash(token)
+        successor = str(uuid.uuid4())
+        now = self._clock()
+
+        def decide(record: RefreshRecord | None, family_revoked: bool) -> Change:
+            return rotation(
+                record,
+                family_revoked,
+                now=now,
+                grace_s=self._grace_s,
+                successor_hash=hash_refresh_token(successor),
+                expires_at=now + lifetime_s,
+            )
+
+        change = await self._store.change(token_hash, decide)
+        _raise_if_refused(change)
+        assert change.user_id is not None
+        return change.user_id, successor
 
     async def revoke(self, token: str) -> int:
         """Log-out: the token's family can no longer be used. Its user."""
-        record = await self._valid(token)
-        await self._store.revoke_family(record.family_id)
-        return record.user_id
+        token_hash = _checked_hash(token)
+        now = self._clock()
+        change = await self._store.change(
+            token_hash, lambda record, revoked: log_out(record, revoked, now=now)
+        )
+        _raise_if_refused(change)
+        assert change.user_id is not None
+        return change.user_id
+
+    async def revoke_user(self, user_id: int) -> None:
+        """Every log-in of the user ends (their refresh tokens all stop working)."""
+        await self._store.revoke_user(user_id)
 
     async def purge_expired(self) -> int:
         """Delete the records past their expiry; how many."""
         return await self._store.purge_expired(self._clock())
 
-    async def _valid(self, token: str) -> RefreshRecord:
-        try:
-            uuid.UUID(token, version=4)
-        except (ValueError, AttributeError, TypeError):
-            raise InvalidRefreshTokenError("not a refresh token") from None
-        record = await self._store.get(hash_refresh_token(token))
-        if record is None or record.revoked:
-            raise InvalidRefreshTokenError("unknown or revoked refresh token")
-        if self._clock() >= record.expires_at:
-            raise InvalidRefreshTokenError("the refresh token has expired")
-        return record
+
+def _checked_hash(token: str) -> str:
+    try:
+        uuid.UUID(token, version=4)
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidRefreshTokenError("not a refresh token") from None
+    return hash_refresh_token(token)
+
+
+def _raise_if_refused(change: Change) -> None:
+    if change.refused is None:
+        return
+    if change.revoke_family:
+        raise RefreshTokenReusedError(change.refused)
+    raise InvalidRefreshTokenError(change.refused)
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    user_id: int
+    revoked: bool = False
 
 
 class InMemoryRefreshStore:
-    """A :class:`RefreshStore` in a dict, for tests."""
+    """A :class:`RefreshStore` in dicts, for tests: the same steps, serialised by one lock.
 
-    def __init__(self) -> None:
+    ``step_latency_s`` is how long a step holds the lock between its read and its write (a
+    database's round trips), so concurrent steps really queue. :meth:`delete_user` is the
+    database's cascade when a user is deleted.
+    """
+
+    def __init__(self, *, step_latency_s: float = 0.0) -> None:
         self.records: dict[str, RefreshRecord] = {}
+        self.families: dict[str, Family] = {}
+        self.deleted_users: set[int] = set()
+        self._latency_s = step_latency_s
+        self._lock = trio.Lock()
 
-    async def add(self, record: RefreshRecord) -> None:
-        self.records[record.token_hash] = record
+    async def add_family(self, record: RefreshRecord) -> bool:
+        async with self._lock:
+            if record.user_id in self.deleted_users:
+                return False
+            self.families[record.family_id] = Family(record.user_id)
+            self.records[record.token_hash] = record
+            return True
 
-    async def get(self, token_hash: str) -> RefreshRecord | None:
-        return self.records.get(token_hash)
+    async def change(self, token_hash: str, decide: Decide) -> Change:
+        async with self._lock:
+            record = self.records.get(token_hash)
+            family = self.families.get(record.family_id) if record else None
+            if record is not None and family is None:  # a record of an earlier version
+                family = self.families[record.family_id] = Family(record.user_id)
+            change = decide(record, family.revoked if family else False)
+            await trio.sleep(self._latency_s)
+            if record is None or family is None:
+                return change
+            if change.spend_at is not None:
+                self.records[token_hash] = replace(record, spent_at=change.spend_at)
+            if change.add is not None:
+                self.records[change.add.token_hash] = change.add
+            if change.revoke_family:
+                self.families[record.family_id] = replace(family, revoked=True)
+            return change
 
-    async def spend(self, token_hash: str) -> bool:
-        record = self.records.get(token_hash)
-        if record is None or record.spent:
-            return False
-        self.records[token_hash] = replace(record, spent=True)
-        return True
+    async def revoke_user(self, user_id: int) -> None:
+        async with self._lock:
+            for record in self.records.values():
+                if record.user_id == user_id:
+                    self.families.setdefault(record.family_id, Family(user_id))
+            for family_id, family in list(self.families.items()):
+                if family.user_id == user_id:
+                    self.families[family_id] = replace(family, revoked=True)
 
-    async def revoke_family(self, family_id: str) -> None:
-        for key, record in list(self.records.items()):
-            if record.family_id == family_id:
-                self.records[key] = replace(record, revoked=True)
+    async def delete_user(self, user_id: int) -> None:
+        async with self._lock:
+            self.deleted_users.add(user_id)
+            self.records = {k: r for k, r in self.records.items() if r.user_id != user_id}
+            self.families = {k: f for k, f in self.families.items() if f.user_id != user_id}
 
     async def purge_expired(self, now: float) -> int:
-        expired = [key for key, record in self.records.items() if now >= record.expires_at]
-        for key in expired:
-            del self.records[key]
-        return len(expired)
+        async with self._lock:
+            expired = [key for key, record in self.records.items() if now >= record.expires_at]
+            for key in expired:
+                del self.records[key]
+            alive = {record.family_id for record in self.records.values()}
+            self.families = {k: f for k, f in self.families.items() if k in alive}
+            return len(expired)

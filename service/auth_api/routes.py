@@ -29,6 +29,7 @@ from ..accounts.directory import (
     InvalidUserError,
     TooManyAttemptsError,
     directory,
+    on_credentials_revoked,
 )
 from ..platform.api_routes import ApiError, api_route
 from ..platform.api_routes import api_error as error
@@ -40,9 +41,9 @@ from ..platform.responses import json_response
 from ..platform.serving_database import keep_database_open
 from ..platform.settings import Settings
 from .access_tokens import AccessTokens
-from .bearer import ACCESS_TOKENS_KEY, BearerError, bearer_account
+from .bearer import ACCESS_TOKENS_KEY, INVALID_TOKEN, BearerError, bearer_account
 from .lifetimes import ACCESS, REFRESH, LifetimeError, Lifetimes, LifetimesStore, parse
-from .refresh_store import PgRefreshStore
+from .refresh_store import PgRefreshStore, revoke_user_families
 from .refresh_tokens import InvalidRefreshTokenError, RefreshTokens
 from .schemas import (
     ApiErrorBody,
@@ -73,8 +74,8 @@ class SettingsForm(CsrfForm):
     refresh = StringField("Refresh token lifetime")
 
 
-def unauthorized(detail: str) -> ApiError:
-    return ApiError(error("unauthorized", detail, 401))
+def unauthorized(detail: str, headers: dict[str, str] | None = None) -> ApiError:
+    return ApiError(error("unauthorized", detail, 401, headers))
 
 
 @dataclass
@@ -89,13 +90,17 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
     """The API under ``/api`` (every path works with and without its trailing slash), and
     the admins' page of its settings, ``/admin/settings``."""
     blueprint = Blueprint("auth_api", __name__, template_folder="templates")
-    access = AccessTokens(secret_key)
+    access = AccessTokens(secret_key, leeway_s=settings.access_token_leeway_s)
     state = _State()
     # Other capabilities check access tokens through .bearer, with this verifier.
     blueprint.record_once(lambda setup: setup.app.extensions.update({ACCESS_TOKENS_KEY: access}))
+    # A new password or a demotion (accounts) ends the user's API log-ins in the same commit.
+    blueprint.record_once(lambda setup: on_credentials_revoked(setup.app, revoke_user_families))
 
     async def on_open(database: Database, nursery: trio.Nursery) -> None:
-        state.refresh = RefreshTokens(PgRefreshStore(database))
+        state.refresh = RefreshTokens(
+            PgRefreshStore(database), reuse_grace_s=settings.refresh_reuse_grace_s
+        )
         state.lifetimes_store = LifetimesStore(database)
         state.lifetimes = await state.lifetimes_store.load()
         nursery.start_soon(purge_forever, state.refresh)
@@ -122,11 +127,20 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             raise ApiError(error("unavailable", "the API needs a database (DATABASE_URL)", 503))
         return state.refresh
 
-    async def pair(user_id: int, family_token: str | None = None) -> dict[str, str]:
+    async def pair(user_id: int, family_token: str | None = None) -> dict[str, str | int]:
+        """A token response (RFC 6749 5.1): ``expires_in`` is the access token's lifetime."""
+        lifetime_s = state.lifetimes.access_s
+        try:
+            refresh_token = family_token or await refresh_tokens().issue(
+                user_id, state.lifetimes.refresh_s
+            )
+        except InvalidRefreshTokenError as exc:  # the user was deleted meanwhile
+            raise unauthorized(str(exc)) from None
         return {
-            "access_token": access.issue(user_id, state.lifetimes.access_s),
-            "refresh_token": family_token
-            or await refresh_tokens().issue(user_id, state.lifetimes.refresh_s),
+            "access_token": access.issue(user_id, lifetime_s),
+            "token_type": "Bearer",
+            "expires_in": access.seconds(lifetime_s),
+            "refresh_token": refresh_token,
         }
 
     async def authenticated() -> Account:
@@ -134,7 +148,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             return await bearer_account()
         except BearerError as exc:
             if exc.status == 401:
-                raise unauthorized(exc.detail) from None
+                raise unauthorized(exc.detail, exc.headers) from None
             raise ApiError(error("unavailable", exc.detail, exc.status)) from None
 
     @route("/api/register/", ["POST"])
@@ -241,8 +255,8 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
                 raise ApiError(
                     error("email_taken", "another account has this email", 409)
                 ) from None
-            except PermissionError as exc:
-                raise unauthorized(str(exc)) from None
+            except PermissionError as exc:  # the token's user changed their password meanwhile
+                raise unauthorized(str(exc), INVALID_TOKEN) from None
         return json_response(
             {
                 "id": account.id,

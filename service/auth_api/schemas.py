@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
@@ -46,6 +48,12 @@ class TokenPair(BaseModel):
     access_token: str = Field(
         examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.signature"],
         description="A JWT (HS256), valid 30 s by default: send it as `Authorization: Bearer`.",
+    )
+    token_type: Literal["Bearer"] = Field(
+        examples=["Bearer"], description="How to send the access token (RFC 6750)."
+    )
+    expires_in: int = Field(
+        examples=[30], description="The access token's lifetime, in seconds (RFC 6749 5.1)."
     )
     refresh_token: str = Field(
         examples=["3b241101-e2bb-4255-8caf-4136c566a962"],

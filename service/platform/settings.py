@@ -80,6 +80,12 @@ class Settings:
     search_config: Path | None = None
     #: Registrations per client address (each costs an argon2 hash), across workers.
     register_rate_limit: Rate = DEFAULT_REGISTER_RATE
+    #: Leeway for the expiry of the auth API's access tokens (clocks of several hosts apart);
+    #: 0: a token lives exactly its lifetime (its issuer and verifier are this service).
+    access_token_leeway_s: float = 0.0
+    #: A refresh token presented again within this long of its spending lost a race with
+    #: the request that spent it (401, nothing revoked); later it is reuse (its log-in ends).
+    refresh_reuse_grace_s: float = 5.0
 
     def __post_init__(self) -> None:
         # The statement timeout (deadline + 1 s) and the other PostgreSQL timeouts are int32 ms.
@@ -107,6 +113,14 @@ class Settings:
         _check_range("MAX_IMAGE_BYTES", self.max_image_bytes, 1, MAX_IMAGE_BYTES)
         _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, MAX_IMAGE_PIXELS)
         _check_range("MAX_IMAGE_FRAMES", self.max_image_frames, 1, MAX_IMAGE_FRAMES)
+        if not (
+            math.isfinite(self.access_token_leeway_s) and 0 <= self.access_token_leeway_s <= 300
+        ):
+            raise SettingsError("ACCESS_TOKEN_LEEWAY_S must be a number from 0 to 300")
+        if not (
+            math.isfinite(self.refresh_reuse_grace_s) and 0 <= self.refresh_reuse_grace_s <= 60
+        ):
+            raise SettingsError("REFRESH_REUSE_GRACE_S must be a number from 0 to 60")
         if self.secret_key is not None and len(self.secret_key.encode()) < 32:
             raise SettingsError("SECRET_KEY must have at least 32 bytes (it signs HS256 tokens)")
         if self.log_level not in _LOG_LEVELS:
@@ -211,6 +225,8 @@ class Settings:
                 if (env.get("REGISTER_RATE_LIMIT") or "").strip()
                 else DEFAULT_REGISTER_RATE
             ),
+            access_token_leeway_s=_number(env, "ACCESS_TOKEN_LEEWAY_S", 0.0),
+            refresh_reuse_grace_s=_number(env, "REFRESH_REUSE_GRACE_S", 5.0),
         )
 
 
@@ -239,6 +255,8 @@ _VARIABLES = (
     "REDIS_URL",
     "SEARCH_CONFIG",
     "REGISTER_RATE_LIMIT",
+    "ACCESS_TOKEN_LEEWAY_S",
+    "REFRESH_REUSE_GRACE_S",
     "SOURCES_FILE",
     "DATABASE_URL",
     *DEMO_URL_VARIABLES,

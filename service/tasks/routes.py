@@ -16,7 +16,7 @@ from quart.typing import ResponseReturnValue
 from quart_schema import document_request, document_response, security_scheme
 
 from ..accounts.directory import LastAdminError, directory
-from ..auth_api.bearer import Account, BearerError, bearer_account
+from ..auth_api.bearer import INVALID_TOKEN, Account, BearerError, bearer_account
 from ..platform.api_routes import ApiError, api_error, api_route
 from ..platform.database import Database
 from ..platform.json_body import read_json_object
@@ -54,8 +54,8 @@ def request_body_limits(settings: Settings) -> dict[tuple[str, str], int]:
     return {("POST", "/api/tasks/"): max_base64_chars(settings.max_image_bytes) + room}
 
 
-def failure(status: int, code: str, detail: str) -> ApiError:
-    return ApiError(api_error(code, detail, status))
+def failure(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> ApiError:
+    return ApiError(api_error(code, detail, status, headers))
 
 
 def task_json(task: Task) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
             return await bearer_account()
         except BearerError as exc:
             code = "unauthorized" if exc.status == 401 else "unavailable"
-            raise failure(exc.status, code, exc.detail) from None
+            raise failure(exc.status, code, exc.detail, exc.headers) from None
 
     async def own_task(task_id: int) -> tuple[TaskService, Task]:
         account = await caller()
@@ -160,7 +160,9 @@ def create_blueprint(settings: Settings) -> Blueprint:
         except InvalidTaskError as exc:
             raise failure(400, "invalid", str(exc)) from None
         except UnknownUserError:
-            raise failure(401, "unauthorized", "the token's user no longer exists") from None
+            raise failure(
+                401, "unauthorized", "the token's user no longer exists", INVALID_TOKEN
+            ) from None
         response = json_response(task_json(task), 201)
         response.headers["Location"] = f"/api/tasks/{task.id}/"
         return response
@@ -289,7 +291,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
         except LastAdminError as exc:
             raise failure(409, "last_admin", str(exc)) from None
         except PermissionError as exc:
-            raise failure(401, "unauthorized", str(exc)) from None
+            raise failure(401, "unauthorized", str(exc), INVALID_TOKEN) from None
         except LookupError:
             raise failure(404, "not_found", "no such user") from None
         return Response("", 204)

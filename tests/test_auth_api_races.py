@@ -1,0 +1,233 @@
+"""Refresh-token rotation under races, on the real service with 2 workers (issue 19).
+
+Each test runs many trials; in each, 4 actors send their requests at once (released by one
+event, on connections opened beforehand). The figures before and after the fix are in the
+README's auth API section.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from tests.service_runner import ServiceRunner
+from tests.test_tasks_exactly_once import worker_processes
+
+pytestmark = pytest.mark.integration
+
+#: Trials per test: enough that each test failed in every run on the code before the fix
+#: (the per-trial failure rates measured then are in the README).
+TRIALS = 20
+PARALLEL_TRIALS = 40
+DELETION_TRIALS = 30
+#: The service's grace window for a parallel loser (the default is longer: a shorter one
+#: keeps the reuse test short; the losers of a race arrive within milliseconds).
+GRACE_S = 2.0
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(scope="module")
+def service_url(
+    empty_db_for_module: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    env = {
+        "DATABASE_URL": empty_db_for_module,
+        "SECRET_KEY": "auth-races-test-key-" + "x" * 32,
+        "IMAGES_DIR": str(tmp_path_factory.mktemp("images")),
+        "SEED_USERS": "0",
+        "ADMIN_PASSWORD": "admin password for the test",
+        "REFRESH_REUSE_GRACE_S": str(GRACE_S),
+        "REGISTER_RATE_LIMIT": "10000/minute",
+    }
+    runner = ServiceRunner(env, workers=2)
+    try:
+        url = runner.wait_started()
+        assert len(worker_processes(runner)) == 2
+        yield url
+    finally:
+        runner.stop()
+
+
+def client_for(url: str) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    return httpx.AsyncClient(base_url=url, timeout=30, limits=limits)
+
+
+async def register(client: httpx.AsyncClient, email: str) -> int:
+    answer = await client.post("/api/register/", json={"email": email, "password": PASSWORD})
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+async def login(client: httpx.AsyncClient, email: str) -> dict[str, Any]:
+    answer = await client.post("/api/login/", json={"email": email, "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post("/api/refresh/", json={"refresh_token": token})
+
+
+async def at_once(actions: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run ``actions`` together: each waits for one event, set once all are waiting."""
+    go = trio.Event()
+
+    async def run(action: Callable[[], Awaitable[None]]) -> None:
+        await go.wait()
+        await action()
+
+    async with trio.open_nursery() as nursery:
+        for action in actions:
+            nursery.start_soon(run, action)
+        await trio.sleep(0.05)
+        go.set()
+
+
+async def warm(client: httpx.AsyncClient, connections: int) -> None:
+    """Open ``connections`` keep-alive connections, so that no actor waits for a connect."""
+    async with trio.open_nursery() as nursery:
+        for _ in range(connections):
+            nursery.start_soon(client.get, "/health")
+
+
+async def test_refresh_racing_logout_leaves_no_live_token(service_url: str) -> None:
+    """2 refreshes and 2 log-outs of one token at once: once a log-out said 200, no token the
+    refreshes issued may refresh. 4 actors x TRIALS trials."""
+    async with client_for(service_url) as client:
+        await register(client, "logout-race@example.com")
+        await warm(client, 4)
+        live, logged_out = 0, 0
+        for _ in range(TRIALS):
+            token = (await login(client, "logout-race@example.com"))["refresh_token"]
+            issued: list[str] = []
+            logouts: list[int] = []
+
+            async def use() -> None:
+                answer = await refresh(client, token)  # noqa: B023 (awaited in this trial)
+                assert answer.status_code in (200, 401), answer.text
+                if answer.status_code == 200:
+                    issued.append(answer.json()["refresh_token"])  # noqa: B023
+
+            async def log_out() -> None:
+                answer = await client.post("/api/logout/", json={"refresh_token": token})  # noqa: B023
+                assert answer.status_code in (200, 401), answer.text
+                logouts.append(answer.status_code)  # noqa: B023
+
+            await at_once([use, use, log_out, log_out])
+            assert len(issued) <= 1
+            if 200 in logouts:
+                logged_out += 1
+                for new in issued:
+                    if (await refresh(client, new)).status_code == 200:
+                        live += 1
+        assert live == 0, f"{live}/{TRIALS} trials left a live token after the log-out"
+        assert logged_out == TRIALS  # every trial's log-out was honoured
+
+
+async def test_parallel_refreshes_keep_the_winners_pair(service_url: str) -> None:
+    """4 refreshes of one token at once (or within a few ms): exactly one wins, the 3 losers
+    get 401 and revoke nothing, so the winner's token refreshes next (the next trial uses
+    it). PARALLEL_TRIALS trials."""
+    async with client_for(service_url) as client:
+        await register(client, "parallel@example.com")
+        await warm(client, 4)
+        token = (await login(client, "parallel@example.com"))["refresh_token"]
+        broken: Counter[str] = Counter()
+        for trial in range(PARALLEL_TRIALS):
+            answers: list[httpx.Response] = []
+
+            async def use(k: int) -> None:
+                # At once, or spread over a few ms: some losers read after the winner's commit.
+                await trio.sleep(0.003 * k * (trial % 4))  # noqa: B023
+                answers.append(await refresh(client, token))  # noqa: B023
+
+            await at_once([functools.partial(use, k) for k in range(4)])
+            statuses = sorted(answer.status_code for answer in answers)
+            assert all(status in (200, 401) for status in statuses), statuses
+            winners = [answer for answer in answers if answer.status_code == 200]
+            if len(winners) != 1:
+                broken["not exactly one winner"] += 1
+                token = (await login(client, "parallel@example.com"))["refresh_token"]
+                continue
+            token = winners[0].json()["refresh_token"]
+            check = await refresh(client, token)  # the winner's pair must work
+            if check.status_code != 200:
+                broken["the winner's token was revoked"] += 1
+                token = (await login(client, "parallel@example.com"))["refresh_token"]
+            else:
+                token = check.json()["refresh_token"]
+        assert not broken, f"{sum(broken.values())}/{PARALLEL_TRIALS} trials broke: {dict(broken)}"
+
+
+async def test_a_rotation_racing_reuse_revocation_does_not_survive_it(service_url: str) -> None:
+    """A family whose first token was spent past the grace window: 2 actors refresh its
+    current token (the thief's copy) while 2 replay the spent one (reuse: the family is
+    revoked). Whatever the order, no token the rotation issued may live. 4 actors x TRIALS."""
+    async with client_for(service_url) as client:
+        await register(client, "thief@example.com")
+        families = []
+        for _ in range(TRIALS):
+            first = (await login(client, "thief@example.com"))["refresh_token"]
+            current = await refresh(client, first)
+            assert current.status_code == 200
+            families.append((first, current.json()["refresh_token"]))
+        await trio.sleep(GRACE_S + 0.5)  # every first token is now past its grace window
+        await warm(client, 4)
+        live = 0
+        for spent, current_token in families:
+            issued: list[str] = []
+
+            async def thief() -> None:
+                answer = await refresh(client, current_token)  # noqa: B023
+                assert answer.status_code in (200, 401), answer.text
+                if answer.status_code == 200:
+                    issued.append(answer.json()["refresh_token"])  # noqa: B023
+
+            async def replay() -> None:
+                answer = await refresh(client, spent)  # noqa: B023
+                assert answer.status_code == 401, answer.text
+
+            await at_once([thief, thief, replay, replay])
+            for new in issued:
+                if (await refresh(client, new)).status_code == 200:
+                    live += 1
+        assert live == 0, f"{live}/{TRIALS} trials left the thief a live token"
+
+
+async def test_refresh_racing_the_accounts_deletion_is_401_never_500(service_url: str) -> None:
+    """3 refreshes of a user's token and the user's deletion at once (the deletion released
+    a little later from trial to trial, to sweep the window): every answer is 200 or 401
+    (the deletion 204), never a 5xx. 4 actors x DELETION_TRIALS trials, a new user each."""
+    async with client_for(service_url) as client:
+        await warm(client, 4)
+        failures: Counter[int] = Counter()
+        failed = 0
+        for trial in range(DELETION_TRIALS):
+            email = f"deleted{trial}@example.com"
+            user_id = await register(client, email)
+            tokens = await login(client, email)
+            headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+            statuses: list[int] = []
+
+            async def use() -> None:
+                statuses.append((await refresh(client, tokens["refresh_token"])).status_code)  # noqa: B023
+
+            async def delete() -> None:
+                await trio.sleep(0.002 * (trial % 10))  # noqa: B023
+                answer = await client.delete(f"/api/users/{user_id}/", headers=headers)  # noqa: B023
+                assert answer.status_code == 204, answer.text
+
+            await at_once([use, use, use, delete])
+            wrong = [status for status in statuses if status not in (200, 401)]
+            failures.update(wrong)
+            failed += bool(wrong)
+        assert not failures, (
+            f"{failed}/{DELETION_TRIALS} trials had a refresh answer {dict(failures)}"
+        )
