@@ -85,7 +85,9 @@ class Route:
 
 @pytest.fixture(scope="module")
 def running(empty_db_for_module: str) -> Iterator[AppThread]:
-    with AppThread(accounts_app(empty_db_for_module)) as running:
+    with AppThread(
+        accounts_app(empty_db_for_module, REGISTER_RATE_LIMIT="100000/minute")
+    ) as running:
         yield running
 
 
