@@ -63,11 +63,11 @@ def test_the_formatter_redacts_message_arguments_and_traceback() -> None:
 
 @pytest.mark.integration
 async def test_a_failed_insert_of_a_user_does_not_quote_its_password_hash(empty_db: str) -> None:
-    """NUL in an email reaches PostgreSQL here (the routes refuse it before): the INSERT
+    """NUL in a username reaches PostgreSQL here (the routes refuse it before): the INSERT
     fails, and neither its message nor its traceback holds the hash."""
     async with open_database(empty_db, user="tests") as database:
         with pytest.raises(DBAPIError) as caught:
-            await UserStore(database).create("nul\x00@example.com", "", HASH)
+            await UserStore(database).create("nul@example.com", "nul\x00", HASH)
     text = "".join(traceback.format_exception(caught.value))
     assert "INSERT INTO" in text
     assert "$argon2" not in text
