@@ -23,6 +23,7 @@ from .assets import BOOTSTRAP_DIR
 from .body_limits import with_body_limits
 from .responses import json_response, wants_html
 from .settings import Settings
+from .unread_body import DrainUnreadBody
 
 __all__ = ["configure_logging", "create_app", "create_app_from_env"]
 
@@ -71,6 +72,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     # ... except where a route takes more (a task's image).
     app.request_class = with_body_limits(app.request_class, tasks_body_limits(settings))
+    # A body the app left unread (an early 401, 404, 405 or 413) never wedges the connection.
+    app.asgi_app = DrainUnreadBody(app.asgi_app)  # type: ignore[method-assign]
     # Bootstrap's files from the pip-installed package: the pages render offline.
     app.register_blueprint(
         Blueprint(
