@@ -27,6 +27,7 @@ from .redis_rate_limits import RedisRateLimiter
 from .responses import json_response, wants_html
 from .settings import Settings
 from .shared_redis import SharedRedis
+from .unread_body import DrainUnreadBody
 
 __all__ = ["configure_logging", "create_app", "create_app_from_env"]
 
@@ -77,6 +78,8 @@ def create_app(
     app.request_class = with_body_limits(app.request_class, tasks_body_limits(settings))
     # Form fields that are not UTF-8 become a form error (not U+FFFD, passed on as text).
     app.request_class.form_data_parser_class = TextFormDataParser
+    # A body the app left unread (an early 401, 404, 405 or 413) never wedges the connection.
+    app.asgi_app = DrainUnreadBody(app.asgi_app)  # type: ignore[method-assign]
     # Bootstrap's files from the pip-installed package: the pages render offline.
     app.register_blueprint(
         Blueprint(

@@ -34,9 +34,10 @@ def hypercorn_config(settings: Settings, *, host: str, port: int, workers: int) 
     config.worker_class = "trio"
     config.workers = workers
     # The grace period covers the whole shutdown: hypercorn's wait for open connections,
-    # then the lifespan closing the pools (bounded, about a second at most). With
-    # quart-trio, an idle keep-alive connection holds hypercorn for its whole
-    # graceful_timeout, so that part must leave room for the rest.
+    # then the lifespan closing the pools (bounded, about a second at most). An in-flight
+    # request (or an open WebSocket) can hold hypercorn for its whole graceful_timeout, so
+    # that part must leave room for the rest. (Idle keep-alive connections close at once:
+    # see unread_body.py.)
     config.graceful_timeout = max(0.0, settings.shutdown_grace_s - _LIFESPAN_CLOSE_S)
     config.accesslog = None
     # A Logger (not "-") makes hypercorn log through our handlers, in our format, once.
