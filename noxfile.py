@@ -3,6 +3,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from types import FrameType
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -69,9 +75,11 @@ def bench_images(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Serve the demo on http://127.0.0.1:8000 (embedded PostgreSQL if no DATABASE_URL)."""
     session.install("-e", ".")
-    # On Ctrl-C, let the server finish in-flight requests and stop the embedded PostgreSQL
-    # (it bounds that by SHUTDOWN_GRACE_S itself); nox would otherwise kill it after 0.3 s.
-    session.run("python", "-m", "service", "serve", *session.posargs, interrupt_timeout=None)
+    code = run_forwarding_signals(
+        [_python(session), "-m", "service", "serve", *session.posargs], _env(session)
+    )
+    if code:
+        session.error(f"serve exited with code {code}")
 
 
 @nox.session(name="serve-search-offline")
@@ -79,25 +87,55 @@ def serve_search_offline(session: nox.Session) -> None:
     """The Stack Exchange search's offline demo: the fake API on 127.0.0.1:8099 and the
     service on http://127.0.0.1:8000 using it (``SEARCH_CONFIG=examples/search-offline.ini``),
     with the embedded PostgreSQL and Redis. Ctrl-C stops both."""
-    import subprocess
-    from pathlib import Path
-
     session.install("-e", ".")
-    python = str(Path(str(session.bin)) / "python")
+    python = _python(session)
     fake = subprocess.Popen([python, "-m", "service.search.fake_api", "--port", "8099"])
     try:
-        session.run(
-            "python",
-            "-m",
-            "service",
-            "serve",
-            *session.posargs,
-            env={"SEARCH_CONFIG": "examples/search-offline.ini"},
-            interrupt_timeout=None,
+        code = run_forwarding_signals(
+            [python, "-m", "service", "serve", *session.posargs],
+            _env(session) | {"SEARCH_CONFIG": "examples/search-offline.ini"},
         )
     finally:
         fake.terminate()
         fake.wait(10)
+    if code:
+        session.error(f"serve exited with code {code}")
+
+
+def run_forwarding_signals(command: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run the server until it exits; SIGINT or SIGTERM sent to nox is passed on to it.
+
+    The server runs in a session of its own, so a Ctrl-C in the terminal reaches nox alone,
+    and nox hands it on to the server only: its workers finish their requests and its
+    embedded PostgreSQL and valkey stop after them, not at the same moment (with the whole
+    process group signalled, valkey died first and the stopping workers logged connection
+    errors). ``session.run`` forwards nothing: a signal sent to nox alone left the server
+    running and nox waiting for it forever. Exit code 0 for a server stopped by a signal.
+    """
+    server = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        if server.poll() is None:
+            server.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = server.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code
+
+
+def _python(session: nox.Session) -> str:
+    return os.path.join(str(session.bin), "python")
+
+
+def _env(session: nox.Session) -> dict[str, str]:
+    """The environment ``session.run`` would give: the session's venv first on PATH."""
+    extra = {k: v for k, v in session.env.items() if v is not None}
+    path = os.pathsep.join([str(session.bin), os.environ.get("PATH", "")])
+    return os.environ | extra | {"PATH": path, "VIRTUAL_ENV": str(session.virtualenv.location)}
 
 
 @nox.session

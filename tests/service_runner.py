@@ -24,11 +24,15 @@ class ServiceRunner:
         workers: int = 1,
         port: int = 0,
         extra_args: Sequence[str] = (),
+        python: str = sys.executable,
+        cwd: str | None = None,
+        drop_env: Sequence[str] = (),
     ) -> None:
-        full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | dict(env)
+        dropped = {"DATABASE_URL", *drop_env}
+        full_env = {k: v for k, v in os.environ.items() if k not in dropped} | dict(env)
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "service",
                 "serve",
@@ -39,6 +43,7 @@ class ServiceRunner:
                 *list(extra_args),
             ],
             env=full_env,
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )

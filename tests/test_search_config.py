@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_shipped_config_points_at_the_real_api_with_the_issues_values() -> None:
     config = load_config(None)
-    assert DEFAULT_CONFIG_FILE == ROOT / "search.ini"
+    assert DEFAULT_CONFIG_FILE.name == "search.ini"
+    assert DEFAULT_CONFIG_FILE.is_file()
     assert config.api_url == "https://api.stackexchange.com"
     assert config.cache_ttl_s == 60
     assert config.refresh_interval_s == 600

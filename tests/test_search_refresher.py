@@ -343,7 +343,7 @@ async def test_search_questions_carry_no_sort_indexes_and_the_schema_reapplies(
 
     schema, _seed = default_sql_files()
     async with admin(empty_db) as conn:
-        await conn.execute(await trio.Path(schema).read_text(encoding="utf-8"))  # idempotent
+        await conn.execute(schema.read_text(encoding="utf-8"))  # idempotent
         rows = await conn.fetch(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'search_questions'"
         )

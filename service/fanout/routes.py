@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib.resources import files
 from typing import cast
 
 import orjson
@@ -228,8 +228,10 @@ def create_blueprint(
     return blueprint
 
 
-DEMO_SOURCES_DIR = Path(__file__).resolve().parent / "demo_sources"
-
-
 def _load_demo_sources() -> dict[str, bytes]:
-    return {path.stem: path.read_bytes() for path in sorted(DEMO_SOURCES_DIR.glob("*.json"))}
+    folder = files("service.fanout").joinpath("demo_sources")
+    return {
+        entry.name.removesuffix(".json"): entry.read_bytes()
+        for entry in sorted(folder.iterdir(), key=lambda entry: entry.name)
+        if entry.name.endswith(".json")
+    }

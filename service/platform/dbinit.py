@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import trio
 import trio_asyncio
@@ -11,28 +12,22 @@ import triopg
 
 __all__ = ["apply_sql_files", "default_sql_files", "initdb"]
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+def default_sql_files() -> tuple[Traversable, Traversable]:
+    """The shipped ``schema.sql`` and ``seed.sql``: package data of this package (in a
+    checkout, links to the top-level files; in a wheel, their copies)."""
+    sql = files("service.platform").joinpath("sql")
+    return sql.joinpath("schema.sql"), sql.joinpath("seed.sql")
 
 
-def default_sql_files() -> tuple[Path, Path]:
-    """``schema.sql`` and ``seed.sql`` of the checkout (or of the current directory)."""
-    for root in (_REPO_ROOT, Path.cwd()):
-        schema, seed = root / "schema.sql", root / "seed.sql"
-        if schema.is_file() and seed.is_file():
-            return schema, seed
-    raise FileNotFoundError(
-        "schema.sql and seed.sql not found next to the service package nor in the current directory"
-    )
-
-
-async def apply_sql_files(dsn: str, files: Sequence[Path]) -> None:
+async def apply_sql_files(dsn: str, sql_files: Sequence[Traversable]) -> None:
     """Run each SQL file, in order, on ``dsn`` (each file may hold many statements)."""
-    scripts = [path.read_text(encoding="utf-8") for path in files]
+    scripts = [path.read_text(encoding="utf-8") for path in sql_files]
     async with trio_asyncio.open_loop(), triopg.connect(dsn) as conn:
         for script in scripts:
             await conn.execute(script)
 
 
-def initdb(dsn: str, files: Sequence[Path] | None = None) -> None:
+def initdb(dsn: str, sql_files: Sequence[Traversable] | None = None) -> None:
     """Apply the schema and the seed to ``dsn`` (idempotent)."""
-    trio.run(apply_sql_files, dsn, list(files or default_sql_files()))
+    trio.run(apply_sql_files, dsn, list(sql_files or default_sql_files()))

@@ -7,6 +7,8 @@ import configparser
 import math
 import re
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,8 +21,8 @@ __all__ = [
     "parse_config",
 ]
 
-#: The shipped configuration (the real API), at the top of the checkout.
-DEFAULT_CONFIG_FILE = Path(__file__).resolve().parents[2] / "search.ini"
+#: The shipped configuration (the real API): package data of this package.
+DEFAULT_CONFIG_FILE: Traversable = files("service.search").joinpath("search.ini")
 
 #: Every column the results table may be sorted by.
 SORTABLE_COLUMNS = (
@@ -77,7 +79,7 @@ class SearchConfig:
     default_order: str = "desc"
 
 
-def load_config(path: Path | None) -> SearchConfig:
+def load_config(path: Path | Traversable | None) -> SearchConfig:
     """The configuration in ``path`` (default: the shipped ``search.ini``, or the defaults)."""
     if path is None:
         if not DEFAULT_CONFIG_FILE.is_file():
