@@ -9,7 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 RUNNING = re.compile(rb"Running on http://127\.0\.0\.1:(\d+)")
 
@@ -91,3 +94,33 @@ class ServiceRunner:
         if self.process.stdout is not None:
             self.process.stdout.close()
         return code, took
+
+
+def worker_processes(runner: ServiceRunner) -> list[Any]:
+    """The service's worker processes (hypercorn spawns them; the service's other children
+    are multiprocessing's resource tracker and, without REDIS_URL, the embedded valkey)."""
+    import psutil
+
+    children = [psutil.Process(pid) for pid in runner.worker_pids()]
+    return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+
+
+@contextmanager
+def two_workers(database_url: str, images_dir: Path, name: str, **env: str) -> Iterator[str]:
+    """The real service with exactly 2 worker processes on ``database_url`` (no fake users,
+    a known admin password, ``env`` on top); its URL while the block runs."""
+    settings = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": f"{name}-test-key-" + "x" * 32,
+        "IMAGES_DIR": str(images_dir),
+        "SEED_USERS": "0",
+        "ADMIN_PASSWORD": "admin password for the test",
+        **env,
+    }
+    runner = ServiceRunner(settings, workers=2)
+    try:
+        url = runner.wait_started()
+        assert len(worker_processes(runner)) == 2
+        yield url
+    finally:
+        runner.stop()

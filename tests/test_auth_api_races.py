@@ -16,8 +16,7 @@ import httpx
 import pytest
 import trio
 
-from tests.service_runner import ServiceRunner
-from tests.test_tasks_exactly_once import worker_processes
+from tests.service_runner import two_workers
 
 pytestmark = pytest.mark.integration
 
@@ -36,22 +35,14 @@ PASSWORD = "correct horse"
 def service_url(
     empty_db_for_module: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    env = {
-        "DATABASE_URL": empty_db_for_module,
-        "SECRET_KEY": "auth-races-test-key-" + "x" * 32,
-        "IMAGES_DIR": str(tmp_path_factory.mktemp("images")),
-        "SEED_USERS": "0",
-        "ADMIN_PASSWORD": "admin password for the test",
-        "REFRESH_REUSE_GRACE_S": str(GRACE_S),
-        "REGISTER_RATE_LIMIT": "10000/minute",
-    }
-    runner = ServiceRunner(env, workers=2)
-    try:
-        url = runner.wait_started()
-        assert len(worker_processes(runner)) == 2
+    with two_workers(
+        empty_db_for_module,
+        tmp_path_factory.mktemp("images"),
+        "auth-races",
+        REFRESH_REUSE_GRACE_S=str(GRACE_S),
+        REGISTER_RATE_LIMIT="10000/minute",
+    ) as url:
         yield url
-    finally:
-        runner.stop()
 
 
 def client_for(url: str) -> httpx.AsyncClient:

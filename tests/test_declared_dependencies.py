@@ -42,4 +42,3 @@ def test_every_imported_module_is_a_declared_dependency() -> None:
         if not declared & {canonicalize_name(d) for d in providers.get(module, [])}
     }
     assert undeclared == {}
-

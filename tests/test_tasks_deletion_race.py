@@ -16,10 +16,9 @@ import httpx
 import pytest
 import trio
 
-from tests.service_runner import ServiceRunner
+from tests.service_runner import two_workers
 from tests.task_images import b64, image_bytes
 from tests.test_faults import admin
-from tests.test_tasks_exactly_once import worker_processes
 
 pytestmark = pytest.mark.integration
 
@@ -33,21 +32,10 @@ def images_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def service_url(empty_db_for_module: str, images_dir: Path) -> Iterator[str]:
-    env = {
-        "DATABASE_URL": empty_db_for_module,
-        "SECRET_KEY": "deletion-race-test-key-" + "x" * 32,
-        "IMAGES_DIR": str(images_dir),
-        "SEED_USERS": "0",
-        "ADMIN_PASSWORD": "admin password for the test",
-        "REGISTER_RATE_LIMIT": "100000/minute",
-    }
-    runner = ServiceRunner(env, workers=2)
-    try:
-        url = runner.wait_started()
-        assert len(worker_processes(runner)) == 2
+    with two_workers(
+        empty_db_for_module, images_dir, "deletion-race", REGISTER_RATE_LIMIT="100000/minute"
+    ) as url:
         yield url
-    finally:
-        runner.stop()
 
 
 async def new_user(client: httpx.AsyncClient, n: int) -> dict[str, Any]:

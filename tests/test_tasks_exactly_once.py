@@ -12,7 +12,7 @@ import httpx
 import pytest
 import trio
 
-from tests.service_runner import ServiceRunner
+from tests.service_runner import two_workers
 from tests.task_images import image_bytes
 
 pytestmark = pytest.mark.integration
@@ -24,32 +24,14 @@ USERS, TASKS_EACH, TAKES_EACH = 10, 5, 20
 def service_url(
     empty_db_for_module: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    images = tmp_path_factory.mktemp("images")
-    env = {
-        "DATABASE_URL": empty_db_for_module,
-        "SECRET_KEY": "exactly-once-test-key-" + "x" * 32,
-        "IMAGES_DIR": str(images),
-        "SEED_USERS": "0",
-        "ADMIN_PASSWORD": "admin password for the test",
-        # 10 users register from one address at once: past the default 10/minute.
-        "REGISTER_RATE_LIMIT": "1000/minute",
-    }
-    runner = ServiceRunner(env, workers=2)
-    try:
-        url = runner.wait_started()
-        assert len(worker_processes(runner)) == 2
+    # 10 users register from one address at once: past the default 10/minute.
+    with two_workers(
+        empty_db_for_module,
+        tmp_path_factory.mktemp("images"),
+        "exactly-once",
+        REGISTER_RATE_LIMIT="1000/minute",
+    ) as url:
         yield url
-    finally:
-        runner.stop()
-
-
-def worker_processes(runner: ServiceRunner) -> list[Any]:
-    """The service's worker processes (hypercorn spawns them; the service's other children
-    are multiprocessing's resource tracker and, without REDIS_URL, the embedded valkey)."""
-    import psutil
-
-    children = [psutil.Process(pid) for pid in runner.worker_pids()]
-    return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
 
 
 async def make_user(client: httpx.AsyncClient, n: int) -> dict[str, Any]:

@@ -13,9 +13,8 @@ import httpx
 import pytest
 import trio
 
-from tests.service_runner import ServiceRunner
+from tests.service_runner import two_workers
 from tests.task_images import b64, image_bytes, many_frames_gif
-from tests.test_tasks_exactly_once import worker_processes
 
 pytestmark = pytest.mark.integration
 
@@ -28,20 +27,8 @@ PNG_WITHIN_S, ALL_WITHIN_S = 2.0, 12.0
 def service_url(
     empty_db_for_module: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    env = {
-        "DATABASE_URL": empty_db_for_module,
-        "SECRET_KEY": "frame-bomb-test-key-" + "x" * 32,
-        "IMAGES_DIR": str(tmp_path_factory.mktemp("images")),
-        "SEED_USERS": "0",
-        "ADMIN_PASSWORD": "admin password for the test",
-    }
-    runner = ServiceRunner(env, workers=2)
-    try:
-        url = runner.wait_started()
-        assert len(worker_processes(runner)) == 2
+    with two_workers(empty_db_for_module, tmp_path_factory.mktemp("images"), "frame-bomb") as url:
         yield url
-    finally:
-        runner.stop()
 
 
 async def test_frame_bombs_in_flight_leave_room_for_a_small_upload(
