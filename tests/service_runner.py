@@ -105,10 +105,23 @@ def worker_processes(runner: ServiceRunner) -> list[Any]:
     return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
 
 
+def worker_serving(workers: Sequence[Any], client_addr: tuple[str, int]) -> int | None:
+    """The pid of the worker (of ``workers``, psutil processes) whose open connection comes
+    from ``client_addr`` (a client's address and port); None if none has it open."""
+    for worker in workers:
+        for conn in worker.net_connections("tcp"):
+            if conn.raddr and (conn.raddr.ip, conn.raddr.port) == client_addr:
+                return int(worker.pid)
+    return None
+
+
 @contextmanager
-def two_workers(database_url: str, images_dir: Path, name: str, **env: str) -> Iterator[str]:
+def two_worker_service(
+    database_url: str, images_dir: Path, name: str, **env: str
+) -> Iterator[ServiceRunner]:
     """The real service with exactly 2 worker processes on ``database_url`` (no fake users,
-    a known admin password, ``env`` on top); its URL while the block runs."""
+    a known admin password, ``env`` on top); its runner (URL, output, workers) while the
+    block runs."""
     settings = {
         "DATABASE_URL": database_url,
         "SECRET_KEY": f"{name}-test-key-" + "x" * 32,
@@ -119,8 +132,15 @@ def two_workers(database_url: str, images_dir: Path, name: str, **env: str) -> I
     }
     runner = ServiceRunner(settings, workers=2)
     try:
-        url = runner.wait_started()
+        runner.wait_started()
         assert len(worker_processes(runner)) == 2
-        yield url
+        yield runner
     finally:
         runner.stop()
+
+
+@contextmanager
+def two_workers(database_url: str, images_dir: Path, name: str, **env: str) -> Iterator[str]:
+    """:func:`two_worker_service`'s URL while the block runs."""
+    with two_worker_service(database_url, images_dir, name, **env) as runner:
+        yield runner.url
