@@ -1,8 +1,8 @@
 """Refresh-token rotation under races, on the real service with 2 workers (issue 19).
 
 Each test runs many trials; in each, 4 actors send their requests at once (released by one
-event, on connections opened beforehand). The figures before and after the fix are in the
-README's auth API section.
+event, on connections opened beforehand). The figures before and after the fix are in
+docs/auth-api.md.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.service_runner import two_workers
 pytestmark = pytest.mark.integration
 
 #: Trials per test: enough that each test failed in every run on the code before the fix
-#: (the per-trial failure rates measured then are in the README).
+#: (the per-trial failure rates measured then are in docs/auth-api.md).
 TRIALS = 20
 PARALLEL_TRIALS = 40
 DELETION_TRIALS = 30

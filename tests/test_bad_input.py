@@ -32,7 +32,7 @@ def raw_exchange(
 
     Answers are delimited by Content-Length: with quart-trio on hypercorn the server
     does not close the connection after ``Connection: close`` (an upstream quirk noted
-    in the README), and a half-close from the client is a disconnect that cancels the
+    in docs/reliability.md), and a half-close from the client is a disconnect that cancels the
     request, so neither can delimit the exchange here.
     """
     with socket.create_connection(address, timeout=10) as sock:

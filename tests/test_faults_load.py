@@ -142,7 +142,7 @@ async def test_ten_thousand_requests_with_a_hung_source(
     # the second 5,000 requests may add at most 8 MB.
     assert rss_after - rss_half < 8.0
     assert rss_after - rss_before < 32.0
-    # The deadline, as the README claims it for this run: every client's request ends at
+    # The deadline, as docs/reliability.md states it for this run: every client's request ends at
     # the same instant (the hung source's deadline) and one worker needs a little CPU per
     # answer, so the last answers of a wave can leave a few ms late. At most 0.5 % of the
     # answers may be later than timeout + 50 ms, none later than timeout + 150 ms.

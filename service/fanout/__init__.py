@@ -1,5 +1,5 @@
 """The fan-out capability: ``GET /data`` reads every source at once, each under its own
-deadline, and answers with one list sorted by id (see the README's Semantics)."""
+deadline, and answers with one list sorted by id (see docs/fanout.md)."""
 
 from .gather import FanoutResult as FanoutResult
 from .gather import gather as gather

@@ -111,7 +111,7 @@ class OrmTableSource:
     The statement is executed on an ``AsyncConnection``, which returns the mapped
     columns as rows: the same SQL and the same values as through an ``AsyncSession``,
     without building an identity-mapped object per row, which cost more than the
-    query itself (see the README's Performance section).
+    query itself (see docs/performance.md).
 
     Reads hold a slot of ``bulkhead`` (sized like the engine's pool) from before the
     checkout until the connection is back in the pool, so no read ever waits inside

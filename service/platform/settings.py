@@ -33,7 +33,7 @@ DEFAULT_REGISTER_RATE = Rate(10, 60.0)
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the service reads from its environment. See the README's table."""
+    """Everything the service reads from its environment. See docs/configuration.md."""
 
     sources: tuple[SourceSettings, ...]
     source_timeout_s: float = 2.0

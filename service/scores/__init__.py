@@ -1,8 +1,8 @@
-"""Game scores (issue 15): a library over plain data. ``generate_game()`` makes a match
+"""Game scores: a library over plain data. ``generate_game()`` makes a match
 record (a list of stamps ``{"offset": int, "score": {"home": int, "away": int}}``),
 ``get_score(stamps, offset)`` gives ``(home, away)`` at any moment in O(log n), and
 ``validate_game()`` checks a record from elsewhere once. No I/O, no web pages; the CLI
-command ``python -m service score`` lives in ``cli.py``."""
+command ``python -m service score`` lives in ``cli.py``. See docs/scores.md."""
 
 from .game import HOME_SCORES_PROBABILITY as HOME_SCORES_PROBABILITY
 from .game import OFFSET_STEPS as OFFSET_STEPS
