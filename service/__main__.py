@@ -88,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Checked before anything starts: a bad setting stops serve here.
             steps = [c.prepare(os.environ) for c in installed() if c.prepare is not None]
             return serve(
+                app_path="service.app:create_app_from_env()",
                 host=args.host,
                 port=args.port,
                 workers=args.workers,

@@ -5,8 +5,8 @@ the product's one ordered list of installed packages (``service.capabilities.INS
 Django's ``INSTALLED_APPS`` is the model) is all the wiring there is: the app factory mounts
 each blueprint and takes each body limit and JSON path, the index page and the navigation
 list each entry, and the command line adds each capability's commands. The platform names no
-capability. A ``capability.py`` imports its heavy modules inside its functions, so a command
-that needs no web app (``score``) imports none.
+capability. A ``capability.py`` imports its modules inside its functions: listing the
+capabilities imports none of them (the command line's start stays quick).
 """
 
 from __future__ import annotations
