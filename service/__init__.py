@@ -50,7 +50,7 @@ def __getattr__(name: str) -> Any:
     # The app factory imports every capability and the web stack: only on demand, so a
     # command-line job (the image pipeline's worker processes) does not pay for it.
     if name == "create_app":
-        from .platform.app import create_app
+        from .app import create_app
 
         return create_app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

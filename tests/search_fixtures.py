@@ -16,7 +16,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart_trio import QuartTrio
 
-from service.platform.app import create_app
+from service.app import create_app
 from service.platform.settings import Settings
 from service.search.fake_api import FakeApiState, serve_fake_api
 

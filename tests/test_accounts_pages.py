@@ -12,7 +12,7 @@ import pytest
 from quart_trio import QuartTrio
 
 from service.accounts.passwords import Passwords
-from service.platform.app import create_app
+from service.app import create_app
 from service.platform.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ import trio
 import trio.testing
 from quart_trio import QuartTrio
 
+from service.app import create_app
 from service.fanout.source import FakeSource, Source
-from service.platform.app import create_app
 from service.platform.settings import Settings
 
 

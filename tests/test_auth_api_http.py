@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from service.accounts.passwords import Passwords
+from service.app import create_app
 from service.auth_api.access_tokens import AccessTokens
-from service.platform.app import create_app
 from service.platform.settings import Settings
 
 pytestmark = pytest.mark.integration

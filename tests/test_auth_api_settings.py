@@ -11,8 +11,8 @@ import pytest
 import trio
 
 from service.accounts.passwords import Passwords
+from service.app import create_app
 from service.auth_api.lifetimes import ACCESS, REFRESH, LifetimeError, parse
-from service.platform.app import create_app
 from service.platform.settings import Settings
 
 from .test_accounts_pages import BROWSER, CSRF

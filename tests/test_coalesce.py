@@ -11,10 +11,10 @@ import pytest
 import trio
 import trio.testing
 
+from service.app import create_app
 from service.fanout.coalesce import Coalescer
 from service.fanout.gather import FanoutResult, gather
 from service.fanout.source import FakeSource, Source
-from service.platform.app import create_app
 from service.platform.settings import Settings, SettingsError
 
 ROWS = [{"id": 1, "name": "Test 1"}]

@@ -1,5 +1,7 @@
-"""The layout's rule, checked on the source: a capability imports the platform, never another
-capability; the platform imports no capability, except the app factory, which mounts them."""
+"""The layout's rule, checked on the source: a capability imports the platform (and the
+documented seams of others), never another capability; the platform imports no capability.
+Only the product's top-level modules (``service/app.py``, ``capabilities.py``, ``__main__``,
+``__init__``) see every capability: they wire them, from the one list of installed ones."""
 
 from __future__ import annotations
 
@@ -12,8 +14,6 @@ CAPABILITIES = sorted(
     for path in SERVICE.iterdir()
     if path.is_dir() and (path / "__init__.py").exists() and path.name != "platform"
 )
-#: Modules allowed to import capabilities: they wire them together.
-WIRING = {"service/platform/app.py", "service/__init__.py", "service/__main__.py"}
 #: The documented seams: the only modules of a capability that others may import.
 SEAMS = {"service.accounts.auth", "service.accounts.directory", "service.auth_api.bearer"}
 
@@ -51,10 +51,10 @@ def test_no_capability_imports_another_and_the_platform_imports_none() -> None:
     broken = []
     for path in sorted(SERVICE.rglob("*.py")):
         name = str(path.relative_to(SERVICE.parent))
-        if name in WIRING:
-            continue
         parts = path.relative_to(SERVICE).parts
-        own = parts[0] if len(parts) > 1 else None
+        if len(parts) == 1:
+            continue  # the product's own modules: they wire the capabilities
+        own = parts[0]
         for package in imported_packages(path, seams=frozenset(SEAMS)) & set(CAPABILITIES):
             if package != own:
                 broken.append(f"{name} imports service.{package}")
@@ -62,8 +62,9 @@ def test_no_capability_imports_another_and_the_platform_imports_none() -> None:
 
 
 def test_the_checker_sees_relative_and_absolute_imports() -> None:
-    source = SERVICE / "platform" / "app.py"
-    assert "fanout" in imported_packages(source)  # `from ..fanout.routes import ...`
+    source = SERVICE / "fanout" / "capability.py"
+    assert "platform" in imported_packages(source)  # `from ..platform.capability import ...`
+    assert "fanout" in imported_packages(SERVICE / "__init__.py")  # `from .fanout.gather ...`
     assert "platform" in imported_packages(SERVICE / "fanout" / "routes.py")
 
 
@@ -71,3 +72,19 @@ def test_a_seam_import_is_allowed_and_others_are_not() -> None:
     routes = SERVICE / "auth_api" / "routes.py"
     assert "accounts" in imported_packages(routes)
     assert "accounts" not in imported_packages(routes, seams=frozenset(SEAMS))
+
+
+def test_every_package_is_installed_once_and_every_installed_one_is_a_package() -> None:
+    from service.capabilities import INSTALLED, installed
+
+    assert sorted(INSTALLED) == [f"service.{name}" for name in CAPABILITIES]
+    assert len(set(INSTALLED)) == len(INSTALLED)
+    assert [c.name for c in installed()] == [name.rpartition(".")[2] for name in INSTALLED]
+
+
+def test_every_capability_says_where_its_reference_is() -> None:
+    from service.capabilities import installed
+
+    root = SERVICE.parent
+    for capability in installed():
+        assert (root / capability.docs).is_file(), capability.name

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from service.accounts.passwords import Passwords
-from service.platform.app import create_app
+from service.app import create_app
 from service.platform.settings import Settings
 from tests.task_images import b64, image_bytes
 from tests.test_faults import admin

@@ -11,6 +11,7 @@ import trio_asyncio
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..platform.settings import SettingsError
 from .emails import InvalidEmailError, email_key, normalize_email
 from .fake_users import fake_users
 from .models import User
@@ -29,7 +30,7 @@ UNUSABLE_HASH = "!seeded-user: no password"
 _SEED_LOCK = 0x5EED_0ACC
 
 
-class SeedingError(ValueError):
+class SeedingError(SettingsError):
     """The seeding configuration cannot be used; the message names the variable."""
 
 

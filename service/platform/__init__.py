@@ -1,2 +1,2 @@
-"""The platform every capability builds on: settings, databases, the app factory, the
-server, error pages. It imports no capability, except the app factory, which mounts them."""
+"""The platform every capability builds on: settings, databases, Redis, rate limits, the
+server, error pages, the capability type. A library: it imports no capability."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from quart import Request, Response
+from quart import Request, Response, current_app
 
-__all__ = ["json_response", "wants_html"]
+__all__ = ["JSON_PATHS_KEY", "json_response", "wants_html"]
 
-#: Paths whose clients are programs: their errors are always JSON.
-JSON_PATHS = ("/data", "/ready", "/health", "/demo/", "/api/")
+#: The app's config key of the path prefixes whose clients are programs (their errors are
+#: always JSON): each capability names its own (``Capability.json_paths``).
+JSON_PATHS_KEY = "SERVICE_JSON_PATHS"
 
 
 def json_response(
@@ -28,7 +29,7 @@ def wants_html(request: Request) -> bool:
     JSON clients (``/data``, ``/api/...``, or ``Accept: application/json``) always get
     JSON errors; so does a client that states no preference (``*/*``, curl, httpx).
     """
-    if request.path.startswith(JSON_PATHS):
+    if request.path.startswith(current_app.config.get(JSON_PATHS_KEY, ())):
         return False
     accept = request.accept_mimetypes
     return accept["text/html"] > accept["application/json"] and "text/html" in accept.values()

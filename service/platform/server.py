@@ -10,26 +10,27 @@ from contextlib import ExitStack
 from hypercorn.config import Config
 from hypercorn.run import run
 
-from .app import configure_logging
 from .dbinit import default_sql_files, initdb
 from .embedded_pg import embedded_postgres
 from .embedded_redis import embedded_redis
+from .log_setup import configure_logging
 from .settings import Settings
 
 __all__ = ["hypercorn_config", "serve"]
 
 logger = logging.getLogger("service.platform.server")
 
-APP_PATH = "service.platform.app:create_app_from_env()"
-
 #: Time kept back from SHUTDOWN_GRACE_S for closing the pools after the connections.
 _LIFESPAN_CLOSE_S = 1.0
 
 
-def hypercorn_config(settings: Settings, *, host: str, port: int, workers: int) -> Config:
-    """The hypercorn configuration: trio workers loading the app factory."""
+def hypercorn_config(
+    settings: Settings, *, app_path: str, host: str, port: int, workers: int
+) -> Config:
+    """The hypercorn configuration: trio workers loading the app factory ``app_path``
+    (``module:factory()``: each worker imports the product's app, the platform never does)."""
     config = Config()
-    config.application_path = APP_PATH
+    config.application_path = app_path
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.worker_class = "trio"
     config.workers = workers
@@ -46,7 +47,12 @@ def hypercorn_config(settings: Settings, *, host: str, port: int, workers: int) 
 
 
 def serve(
-    *, host: str, port: int, workers: int, prepare: Callable[[str], None] | None = None
+    *,
+    app_path: str,
+    host: str,
+    port: int,
+    workers: int,
+    prepare: Callable[[str], None] | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code.
 
@@ -79,5 +85,8 @@ def serve(
             )
         if dsn is not None and prepare is not None:
             prepare(dsn)
-        return run(hypercorn_config(settings, host=host, port=port, workers=workers))
+        config = hypercorn_config(
+            settings, app_path=app_path, host=host, port=port, workers=workers
+        )
+        return run(config)
     raise AssertionError("unreachable")

