@@ -91,12 +91,12 @@ class Directory:
         character, a lone surrogate).
         """
         try:
-            email = email_key(email)  # the same form as at registration
+            key = email_key(email)  # the key of registration (and of the throttle)
         except InvalidEmailError as exc:
             raise InvalidUserError(f"email: {exc}") from None
         if not password_is_text(password):
             raise InvalidUserError("password: not valid text (a lone surrogate)")
-        verdict = await self.throttle.attempt(email, client)
+        verdict = await self.throttle.attempt(key, client)
         if not verdict.allowed:
             raise TooManyAttemptsError(verdict.retry_after_header)
         account = await self.store.by_email(email)
@@ -105,7 +105,7 @@ class Directory:
         )
         if account is None or not ok:
             return None
-        await self.throttle.succeeded(email, client, verdict)
+        await self.throttle.succeeded(key, client, verdict)
         return account
 
     async def get(self, user_id: int) -> Account | None:
