@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.accounts.emails import InvalidEmailError, email_key, normalize_email
+from service.accounts.emails import InvalidEmailError, email_forms, email_key, normalize_email
 from service.accounts.passwords import Passwords
 from service.accounts.seeding import SeedPlan
 from service.accounts.store import load_users
@@ -118,6 +118,7 @@ def test_the_key_of_the_stored_form_is_the_key(raw: str) -> None:
     assert email_key(stored) == key
     assert email_key(key) == key
     assert normalize_email(stored) == stored
+    assert email_forms(raw) == (stored, key)  # what a row stores
 
 
 @settings(max_examples=500, deadline=None, database=None)
@@ -127,6 +128,7 @@ def test_the_key_is_its_own_key(raw: str) -> None:
     a key computed again (by the store, by the throttle) finds the same row."""
     key = email_key(raw)
     assert email_key(key) == key
+    assert email_forms(raw)[1] == key
 
 
 def test_every_other_entry_point_uses_the_same_form() -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_EMAIL_CHARS",
     "InvalidEmailError",
     "caseless",
+    "email_forms",
     "email_key",
     "normalize_email",
     "stored_email",
@@ -83,7 +84,14 @@ def email_key(raw: str) -> str:
     combining diaeresis), so that a key's key is the key. :class:`InvalidEmailError` as
     :func:`stored_email`.
     """
-    return caseless(stored_email(raw)).strip()
+    return _key(stored_email(raw))
+
+
+def email_forms(raw: str) -> tuple[str, str]:
+    """:func:`stored_email` and :func:`email_key` of ``raw`` at once (what a row stores),
+    checked by email-validator once."""
+    stored = stored_email(raw)
+    return stored, _key(stored)
 
 
 def caseless(text: str) -> str:
@@ -98,6 +106,10 @@ def caseless(text: str) -> str:
     folded = unicodedata.normalize("NFD", text).casefold()
     folded = unicodedata.normalize("NFKD", folded).casefold()
     return unicodedata.normalize("NFKC", folded)
+
+
+def _key(stored: str) -> str:
+    return caseless(stored).strip()
 
 
 def _fold(text: str) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from ..platform.database import Database
 from .email_keys import fill_email_keys
-from .emails import email_key, stored_email
+from .emails import email_forms, email_key
 from .models import User
 from .passwords import Passwords
 from .users_file import NewUser, UsersFileError
@@ -103,8 +103,8 @@ class UserStore:
         return await self._database.run(self._page(offset, limit))
 
     async def create(self, email: str, username: str, password_hash: str) -> Account:
-        """A new user; ``email`` is stored as :func:`~.emails.stored_email` gives it, with
-        its :func:`~.emails.email_key`."""
+        """A new user; ``email`` is stored as :func:`~.emails.email_forms` gives it: the
+        form to show and the caseless key."""
         return await self._database.run(self._create(email, username, password_hash))
 
     async def update(
@@ -166,9 +166,10 @@ class UserStore:
     async def _create(self, email: str, username: str, password_hash: str) -> Account:
         try:
             async with self._session() as session, session.begin():
+                stored, key = email_forms(email)
                 user = User(
-                    email=stored_email(email),
-                    email_key=email_key(email),
+                    email=stored,
+                    email_key=key,
                     username=username,
                     password_hash=password_hash,
                 )
@@ -223,7 +224,7 @@ class UserStore:
                     connection = await session.connection()
                     for revoke in self._revokers:  # the user's row is locked: see _authorized
                         await revoke(connection, user.id)
-                user.email, user.email_key = stored_email(email), email_key(email)
+                user.email, user.email_key = email_forms(email)
                 user.username = username
                 if wanted is not None:
                     user.is_admin = wanted
@@ -271,16 +272,19 @@ async def count_users(dsn: str) -> int:
 
 def user_rows(users: Sequence[NewUser], hashes: Sequence[str]) -> list[User]:
     """The rows of new users, each with its password's hash."""
-    return [
-        User(
-            email=stored_email(user.email),
-            email_key=email_key(user.email),
-            username=user.username,
-            password_hash=password_hash,
-            is_admin=user.is_admin,
+    rows = []
+    for user, password_hash in zip(users, hashes, strict=True):
+        email, key = email_forms(user.email)
+        rows.append(
+            User(
+                email=email,
+                email_key=key,
+                username=user.username,
+                password_hash=password_hash,
+                is_admin=user.is_admin,
+            )
         )
-        for user, password_hash in zip(users, hashes, strict=True)
-    ]
+    return rows
 
 
 def engine_for(dsn: str) -> AsyncEngine:
