@@ -52,13 +52,13 @@ def test_a_users_file_round_trips() -> None:
         (b'[{"email": "a@b.co"}]', "user #1: password is required"),
         (b'[{"password": "12345678"}]', "user #1: email is required"),
         (b'[{"email": "nope", "password": "12345678"}]', "user #1: 'nope' is not an email"),
-        (b'[{"email": "a@b.co", "password": "short"}]', "password must be 8 to 1024"),
+        (b'[{"email": "a@b.co", "password": "short"}]', "password must have 8 to 1,024 characters"),
         (b'[{"email": "a@b.co", "password": "12345678", "admin": true}]', "unknown key 'admin'"),
         (b'[{"email": "a@b.co", "password": "12345678", "is_admin": "yes"}]', "is_admin must be"),
         (b'[{"email": true, "password": "12345678"}]', "email must be a str"),
         (
             b'[{"email": "a@b.co", "password": "12345678", "username": "x\\ny"}]',
-            "username must be at most 150 printable",
+            "username must have at most 150 characters, none of them a control",
         ),
         (
             b'[{"email": "a@b.co", "password": "12345678"},'

@@ -1,8 +1,9 @@
-"""One form of every email, for storage and lookup: the pure rule (``accounts.emails``), and
-on a real PostgreSQL through the app: addresses whose lower case differs between Python and
-PostgreSQL register and then log in, uniqueness stays case-insensitive, whitespace is
-dropped the same way on register and log-in (API and web), and ``schema.sql`` moves an
-existing database to the rule without losing a row."""
+"""One form of every email to show, and one caseless key for uniqueness and lookup: the pure
+rules (``accounts.emails``), and on a real PostgreSQL through the app: addresses whose lower
+case differs between Python and PostgreSQL register and then log in, uniqueness is caseless
+by Unicode's rules (``ß`` and ``SS``, ``ς`` and ``Σ``, ``ﬀ`` and ``FF`` are one letter),
+whitespace is dropped the same way on register and log-in (API and web), and ``schema.sql``
+with the accounts' start moves an existing database to the rule without losing a row."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.accounts.emails import InvalidEmailError, email_key, normalize_email
+from service.accounts.emails import InvalidEmailError, email_forms, email_key, normalize_email
 from service.accounts.passwords import Passwords
 from service.accounts.seeding import SeedPlan
 from service.accounts.store import load_users
@@ -32,18 +34,39 @@ DOTTED_I = "x\u0130@example.com"
 
 
 @pytest.mark.parametrize(
-    ("raw", "stored"),
+    ("raw", "stored", "key"),
     [
-        (" X@Example.COM\t", "x@example.com"),
-        (GREEK, "x\u03bf\u03b4\u03bf\u03c2@example.com"),
-        (DOTTED_I, "xi\u0307@example.com"),
-        ("Stra\u00dfe@B\u00dcCHER.de", "stra\u00dfe@b\u00fccher.de"),
-        ("x@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com", "x@example.com"),  # fullwidth
+        (" X@Example.COM\t", "x@example.com", "x@example.com"),
+        (GREEK, "x\u03bf\u03b4\u03bf\u03c2@example.com", "x\u03bf\u03b4\u03bf\u03c3@example.com"),
+        (DOTTED_I, "xi\u0307@example.com", "xi\u0307@example.com"),
+        ("Stra\u00dfe@B\u00dcCHER.de", "stra\u00dfe@b\u00fccher.de", "strasse@b\u00fccher.de"),
+        ("x@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com", "x@example.com", "x@example.com"),
+        ("\ufb00@example.com", "\ufb00@example.com", "ff@example.com"),  # the ligature ff
     ],
 )
-def test_an_email_is_stored_stripped_lowered_and_normalised(raw: str, stored: str) -> None:
-    assert normalize_email(raw) == stored
-    assert email_key(raw) == stored  # a log-in finds it, typed the same way
+def test_an_email_is_stored_stripped_lowered_and_normalised(
+    raw: str, stored: str, key: str
+) -> None:
+    assert normalize_email(raw) == stored  # what is shown
+    assert email_key(raw) == email_key(stored) == key  # what is unique, and looked up
+
+
+#: Addresses that differ in case only, by Unicode's caseless matching, though their lower
+#: case differs (Python's ``str.lower``, and PostgreSQL's ``lower()``).
+TWINS = [
+    ("\u03c3\u03c3@example.com", "\u03a3\u03a3@example.com"),  # sigmas; lower() ends in a final one
+    ("\u00df@example.com", "SS@example.com"),  # sharp s
+    ("\u1e9e@example.com", "ss@example.com"),  # capital sharp s
+    ("\ufb00@example.com", "FF@example.com"),  # the ligature ff
+    ("\u017f@example.com", "S@example.com"),  # long s
+]
+TWIN_IDS = ["sigma", "sharp-s", "capital-sharp-s", "ligature-ff", "long-s"]
+
+
+@pytest.mark.parametrize(("first", "second"), TWINS, ids=TWIN_IDS)
+def test_addresses_that_differ_in_case_only_have_one_key(first: str, second: str) -> None:
+    assert normalize_email(first) != normalize_email(second)  # each is shown as typed
+    assert email_key(first) == email_key(second)
 
 
 @pytest.mark.parametrize(
@@ -83,16 +106,29 @@ def test_a_lookup_refuses_only_characters_no_address_has(raw: str) -> None:
         ),
     )
 )
-def test_the_stored_form_is_its_own_key(raw: str) -> None:
-    """What register stores is what a log-in with the same text looks up, and storing it
-    again changes nothing (so a row is found however often it is rewritten)."""
+def test_the_key_of_the_stored_form_is_the_key(raw: str) -> None:
+    """The key register stores is what a log-in with the same text looks up, whether it is
+    computed from what was typed, from the stored form or from the key itself; storing
+    either again changes nothing (so a row is found however often it is rewritten)."""
     try:
         stored = normalize_email(raw)
     except InvalidEmailError:
         return
-    assert email_key(raw) == stored
+    key = email_key(raw)
+    assert email_key(stored) == key
+    assert email_key(key) == key
     assert normalize_email(stored) == stored
-    assert email_key(stored) == stored
+    assert email_forms(raw) == (stored, key)  # what a row stores
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=12))
+def test_the_key_is_its_own_key(raw: str) -> None:
+    """Any text, an address or not (a log-in may be anything): its key's key is its key, so
+    a key computed again (by the store, by the throttle) finds the same row."""
+    key = email_key(raw)
+    assert email_key(key) == key
+    assert email_forms(raw)[1] == key
 
 
 def test_every_other_entry_point_uses_the_same_form() -> None:
@@ -117,7 +153,11 @@ async def register(client: Any, email: str) -> tuple[int, Any]:
 
 
 async def login(client: Any, email: str) -> int:
-    response = await client.post("/api/login/", json={"email": email, "password": PASSWORD})
+    return await login_with(client, email, PASSWORD)
+
+
+async def login_with(client: Any, email: str, password: str) -> int:
+    response = await client.post("/api/login/", json={"email": email, "password": password})
     return int(response.status_code)
 
 
@@ -157,6 +197,73 @@ async def test_emails_stay_unique_case_insensitively(app: Any, first: str, secon
     assert (await register(client, first))[0] == 201
     status, body = await register(client, second)
     assert (status, body["error"]) == (409, "email_taken")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("registers_first", ["api", "web"])
+@pytest.mark.parametrize(("first", "second"), TWINS, ids=TWIN_IDS)
+async def test_addresses_that_differ_in_case_only_register_once(
+    app: Any, first: str, second: str, registers_first: str
+) -> None:
+    """The second spelling is taken on the API (409) and on the web form (400), and either
+    spelling logs in as the one user, on both."""
+    if registers_first == "api":
+        assert (await register(app.test_client(), first))[0] == 201
+    else:
+        assert (await Browser(app).register(first)).status_code == 302
+    status, body = await register(app.test_client(), second)
+    assert (status, body["error"]) == (409, "email_taken")
+    again = await Browser(app).register(second)
+    assert again.status_code == 400
+    assert "exists already" in await again.get_data(as_text=True)
+    assert [await login(app.test_client(), email) for email in (first, second)] == [200, 200]
+    assert [(await Browser(app).login(email)).status_code for email in (first, second)] == [
+        302,
+        302,
+    ]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("first", "second"), TWINS, ids=TWIN_IDS)
+async def test_an_address_cannot_change_to_another_users_in_another_case(
+    app: Any, first: str, second: str
+) -> None:
+    client = app.test_client()
+    assert (await register(client, first))[0] == 201
+    status, me = await register(client, "me@example.com")
+    assert status == 201
+    tokens = await (
+        await client.post("/api/login/", json={"email": "me@example.com", "password": PASSWORD})
+    ).get_json()
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await client.put("/api/me/", json={"email": second}, headers=auth)).status_code == 409
+    browser = Browser(app)
+    assert (await browser.login("me@example.com")).status_code == 302
+    edited = await browser.submit(f"/users/{me['id']}/edit", email=second, username="")
+    assert edited.status_code == 400
+    assert "Another account has this email" in await edited.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("first", "second"), TWINS, ids=TWIN_IDS)
+def test_a_users_file_with_addresses_that_differ_in_case_only_is_refused(
+    first: str, second: str
+) -> None:
+    document = orjson.dumps(
+        [{"email": first, "password": "12345678"}, {"email": second, "password": "12345678"}]
+    )
+    with pytest.raises(UsersFileError, match="repeats user #1"):
+        parse_users(document)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("first", "second"), TWINS, ids=TWIN_IDS)
+async def test_loading_a_users_file_finds_an_address_taken_caselessly(
+    app: Any, empty_db: str, first: str, second: str
+) -> None:
+    assert (await register(app.test_client(), first))[0] == 201
+    with pytest.raises(ExceptionGroup) as refused:  # from trio-asyncio's loop, as in the CLI
+        await load_users(empty_db, [NewUser(second, "", "12345678")], Passwords.cheap())
+    assert refused.group_contains(UsersFileError, match="already registered", depth=None)
 
 
 @pytest.mark.integration
@@ -216,10 +323,12 @@ async def test_loading_a_users_file_finds_an_address_taken_in_another_case(
 async def test_schema_sql_moves_an_older_database_to_the_rule_and_loses_nothing(
     empty_db: str,
 ) -> None:
-    """A database made by the previous schema (a unique index on lower(email), emails as
-    typed): applying schema.sql lowers them once, swaps the index, and is idempotent."""
+    """A database made by the first schema (a unique index on lower(email), emails as
+    typed, no key): applying schema.sql lowers them once, swaps the index, adds the key
+    column, and is idempotent; the accounts' start gives every row its key."""
     password_hash = await Passwords.cheap().hash(PASSWORD)
     async with admin(empty_db) as conn:
+        await conn.execute("ALTER TABLE accounts_users DROP COLUMN IF EXISTS email_key")
         await conn.execute("DROP INDEX accounts_users_email_unique")
         await conn.execute(
             "CREATE UNIQUE INDEX accounts_users_email_key ON accounts_users (lower(email))"
@@ -246,7 +355,104 @@ async def test_schema_sql_moves_an_older_database_to_the_rule_and_loses_nothing(
         names = {row["indexname"]: row["indexdef"] for row in indexes}
         assert "accounts_users_email_key" not in names
         assert "(email)" in names["accounts_users_email_unique"]
+        assert "(email_key)" in names["accounts_users_caseless_email_unique"]
     async with accounts_app(empty_db).test_app() as test_app:
         client = test_app.test_client()
         assert await login(client, "OLD.USER@example.com") == 200
         assert (await register(client, "SECOND@example.ORG"))[0] == 409
+    async with admin(empty_db) as conn:
+        keys = await conn.fetch("SELECT email, email_key FROM accounts_users ORDER BY id")
+    assert [(row["email"], row["email_key"]) for row in keys] == [
+        (email, email)
+        for email in ("old.user@example.com", "plain@example.com", "second@example.org")
+    ]
+
+
+#: Rows of a database made before email keys, whose lower-case rule let caseless twins
+#: register twice: (stored email, password), by id.
+KEYLESS_ROWS = [
+    ("\u03c3\u03c3@example.com", PASSWORD),  # two sigmas
+    ("\u03c3\u03c2@example.com", "the twin's password"),  # two capital sigmas, lowered
+    ("stra\u00dfe@example.com", PASSWORD),  # straße
+    ("strasse@example.com", "the twin's password"),  # straße's twin
+    ("\ufb00@example.com", PASSWORD),  # the ligature ff, no twin
+    ("plain@example.com", PASSWORD),
+]
+
+
+@pytest.mark.integration
+async def test_the_accounts_start_keys_an_older_database_and_the_oldest_twin_keeps_the_address(
+    empty_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database made by the schema before email keys (emails unique by lower case only):
+    schema.sql adds the key column and its index, the accounts' start gives every row its
+    key, and a later caseless twin of an older row is left without one (nobody logs in as
+    it; a warning names it), whichever spelling is typed. Idempotent; nothing is lost."""
+    passwords = Passwords.cheap()
+    async with admin(empty_db) as conn:
+        await conn.execute("ALTER TABLE accounts_users DROP COLUMN IF EXISTS email_key")
+        for email, password in KEYLESS_ROWS:
+            await conn.execute(
+                "INSERT INTO accounts_users (email, password_hash) VALUES ($1, $2)",
+                email,
+                await passwords.hash(password),
+            )
+    schema, _ = default_sql_files()
+    await apply_sql_files(empty_db, [schema])
+    for start in range(2):  # idempotent: the second start changes nothing, and warns again
+        caplog.clear()
+        async with accounts_app(empty_db).test_app() as test_app:
+            client = test_app.test_client()
+            for typed in (
+                "\u03a3\u03a3@example.com",
+                "\u03c3\u03c2@example.com",
+                "STRASSE@example.com",
+            ):
+                assert await login(client, typed) == 200, (start, typed)  # the older twin
+            twins = [
+                await login_with(client, typed, "the twin's password")
+                for typed in ("\u03c3\u03c2@example.com", "strasse@example.com")
+            ]
+            assert twins == [401, 401]
+            assert await login(client, "FF@example.com") == 200
+            assert await login(client, "Plain@example.com") == 200
+            assert (await register(client, "Stra\u00dfe@Example.com"))[0] == 409
+        warnings = [r.getMessage() for r in caplog.records if r.name.endswith("email_keys")]
+        assert len(warnings) == 1, warnings
+        assert "2 users have no email key" in warnings[0]
+        assert "(users 2, 4)" in warnings[0]
+        async with admin(empty_db) as conn:
+            rows = await conn.fetch("SELECT email, email_key FROM accounts_users ORDER BY id")
+        assert [(row["email"], row["email_key"]) for row in rows] == [
+            ("\u03c3\u03c3@example.com", "\u03c3\u03c3@example.com"),
+            ("\u03c3\u03c2@example.com", None),
+            ("stra\u00dfe@example.com", "strasse@example.com"),
+            ("strasse@example.com", None),
+            ("\ufb00@example.com", "ff@example.com"),
+            ("plain@example.com", "plain@example.com"),
+        ]
+
+
+@pytest.mark.integration
+async def test_an_admin_gives_a_keyless_twin_an_address_of_its_own(empty_db: str) -> None:
+    """The way out the warning names: a new address gives the twin its key; it logs in."""
+    passwords = Passwords.cheap()
+    async with admin(empty_db) as conn:
+        await conn.execute("ALTER TABLE accounts_users DROP COLUMN IF EXISTS email_key")
+        for email, password in [*KEYLESS_ROWS[:2], ("root@example.com", PASSWORD)]:
+            await conn.execute(
+                "INSERT INTO accounts_users (email, password_hash, is_admin) VALUES ($1, $2, $3)",
+                email,
+                await passwords.hash(password),
+                email.startswith("root"),
+            )
+    schema, _ = default_sql_files()
+    await apply_sql_files(empty_db, [schema])
+    async with accounts_app(empty_db).test_app() as test_app:
+        root = Browser(test_app)
+        assert (await root.login("root@example.com")).status_code == 302
+        edited = await root.submit("/users/2/edit", email="twin@example.com", username="")
+        assert edited.status_code == 302
+        client = test_app.test_client()
+        assert await login_with(client, "TWIN@example.com", "the twin's password") == 200
+        assert await login(client, "\u03a3\u03a3@example.com") == 200

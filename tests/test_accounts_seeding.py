@@ -53,7 +53,7 @@ async def test_two_starts_at_once_seed_only_once(empty_db: str) -> None:
     ("env", "message"),
     [
         ({"ADMIN_EMAIL": "nope"}, "ADMIN_EMAIL is not an email address"),
-        ({"ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD must be at least 8"),
+        ({"ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD must have 8 to 1,024 characters"),
         ({"SEED_USERS": "many"}, "SEED_USERS must be an integer"),
         ({"SEED_USERS": "-1"}, "SEED_USERS must be from 0"),
     ],

@@ -13,10 +13,12 @@ from ..platform.user_deletion import user_deleted
 from .emails import InvalidEmailError, email_key, normalize_email
 from .login_throttle import LoginThrottle
 from .passwords import Passwords
+from .rules import PASSWORD_RULE, USERNAME_RULE, password_problem, username_problem
 from .store import Account, CredentialsRevoker, EmailTakenError, LastAdminError, UserStore
-from .users_file import username_problem
 
 __all__ = [
+    "PASSWORD_RULE",
+    "USERNAME_RULE",
     "Account",
     "CredentialsRevoker",
     "Directory",
@@ -89,12 +91,12 @@ class Directory:
         character, a lone surrogate).
         """
         try:
-            email = email_key(email)  # the same form as at registration
+            key = email_key(email)  # the key of registration (and of the throttle)
         except InvalidEmailError as exc:
             raise InvalidUserError(f"email: {exc}") from None
         if not password_is_text(password):
             raise InvalidUserError("password: not valid text (a lone surrogate)")
-        verdict = await self.throttle.attempt(email, client)
+        verdict = await self.throttle.attempt(key, client)
         if not verdict.allowed:
             raise TooManyAttemptsError(verdict.retry_after_header)
         account = await self.store.by_email(email)
@@ -103,7 +105,7 @@ class Directory:
         )
         if account is None or not ok:
             return None
-        await self.throttle.succeeded(email, client, verdict)
+        await self.throttle.succeeded(key, client, verdict)
         return account
 
     async def get(self, user_id: int) -> Account | None:
@@ -166,11 +168,10 @@ def password_is_text(password: str) -> bool:
 
 
 def check_password(password: str) -> None:
-    if not password_is_text(password):
-        raise InvalidUserError("password: not valid text (a lone surrogate)")
-    size = len(password.encode())
-    if len(password) < 8 or size > 1024:
-        raise InvalidUserError("password: at least 8 characters, at most 1,024 bytes")
+    """A new password: the rule of every path (see ``rules``)."""
+    problem = password_problem(password)
+    if problem:
+        raise InvalidUserError(f"password: {problem}")
 
 
 def check_username(username: str) -> None:

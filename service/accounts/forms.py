@@ -9,15 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from wtforms import BooleanField, EmailField, Form, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
 from ..platform.forms import CsrfForm, csrf_meta
 from .emails import InvalidEmailError, email_key, normalize_email
-from .users_file import (
-    MAX_PASSWORD_CHARS,
-    MIN_PASSWORD_CHARS,
-    username_problem,
-)
+from .rules import password_problem, username_problem
 
 __all__ = ["DeleteForm", "EditForm", "LoginForm", "LogoutForm", "RegisterForm", "csrf_meta"]
 
@@ -44,23 +40,24 @@ def _username(_form: Form, field: Any) -> None:
         raise ValidationError(f"Usernames have {problem}.")
 
 
-_PASSWORD = Length(
-    min=MIN_PASSWORD_CHARS,
-    max=MAX_PASSWORD_CHARS,
-    message=f"Passwords have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters.",
-)
+def _password(_form: Form, field: Any) -> None:
+    """A new password (register, edit): the rule of every path (see ``rules``)."""
+    problem = password_problem(field.data or "")
+    if problem:
+        raise ValidationError(f"Passwords have {problem}.")
 
 
 class LoginForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _login_email])
-    password = PasswordField("Password", [DataRequired()])
+    password = PasswordField("Password", [InputRequired()])  # spaces too: see RegisterForm
     next = HiddenField()
 
 
 class RegisterForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _email])
     username = StringField("Username", [_username])
-    password = PasswordField("Password", [DataRequired(), _PASSWORD])
+    # InputRequired, not DataRequired: spaces are characters of a password like any other.
+    password = PasswordField("Password", [InputRequired(), _password])
 
 
 class EditForm(CsrfForm):
@@ -68,7 +65,8 @@ class EditForm(CsrfForm):
     username = StringField("Username", [_username])
     is_admin = BooleanField("Admin")
     current_password = PasswordField("Current password", [Optional()])
-    new_password = PasswordField("New password", [Optional(), _PASSWORD])
+    # Only an empty field means "no change": spaces are a new password, held to the rule.
+    new_password = PasswordField("New password", [Optional(strip_whitespace=False), _password])
 
 
 class DeleteForm(CsrfForm):

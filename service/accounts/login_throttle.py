@@ -4,6 +4,7 @@ window, on the platform's rate limiter (Redis: across workers and hosts)."""
 from __future__ import annotations
 
 from ..platform.rate_limits import Limit, MemoryRateLimiter, Rate, RateLimiter, Verdict
+from .emails import caseless
 
 __all__ = ["LOGIN_WINDOW_S", "LoginThrottle"]
 
@@ -59,7 +60,8 @@ class LoginThrottle:
 
 
 def _email_key(email: str) -> str:
-    return f"login:email:{email.lower()}"
+    # Caseless, as emails are unique: `STRASSE@x` and `straße@x` share their failures.
+    return f"login:email:{caseless(email)}"
 
 
 def _client_key(client: str) -> str:

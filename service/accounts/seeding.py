@@ -16,6 +16,7 @@ from .emails import InvalidEmailError, email_key, normalize_email
 from .fake_users import fake_users
 from .models import User
 from .passwords import Passwords
+from .rules import password_problem
 from .store import engine_for, user_rows
 from .users_file import NewUser
 
@@ -54,8 +55,9 @@ class SeedPlan:
                 f"ADMIN_EMAIL is not an email address: {email[:80]!r} ({exc})"
             ) from None
         password = env.get("ADMIN_PASSWORD") or None
-        if password is not None and len(password) < 8:
-            raise SeedingError("ADMIN_PASSWORD must be at least 8 characters")
+        problem = password_problem(password) if password is not None else None
+        if problem:
+            raise SeedingError(f"ADMIN_PASSWORD must have {problem}")
         raw = (env.get("SEED_USERS") or "25").strip()
         try:
             count = int(raw)

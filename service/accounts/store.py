@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from ..platform.database import Database
-from .emails import email_key
+from .email_keys import fill_email_keys
+from .emails import email_forms, email_key
 from .models import User
 from .passwords import Passwords
 from .users_file import NewUser, UsersFileError
@@ -40,8 +41,8 @@ CredentialsRevoker = Callable[[AsyncConnection, int], Awaitable[None]]
 
 
 class EmailTakenError(ValueError):
-    """Another user has this email (emails are unique case-insensitively: each is stored
-    as :func:`~.emails.email_key` gives it, and looked up so)."""
+    """Another user has this email (emails are unique case-insensitively: by the caseless
+    :func:`~.emails.email_key` each row stores, and looks up by)."""
 
 
 class LastAdminError(ValueError):
@@ -89,16 +90,22 @@ class UserStore:
         return await self._database.run(self._get(user_id))
 
     async def by_email(self, email: str) -> Account | None:
-        """The user of ``email`` (compared in :func:`~.emails.email_key`'s form), if any."""
+        """The user of ``email`` (compared by :func:`~.emails.email_key`), if any."""
         return await self._database.run(self._by_email(email_key(email)))
+
+    async def fill_email_keys(self) -> list[int]:
+        """Give every row stored before email keys existed its key (see ``email_keys``);
+        the ids of the rows left without one."""
+        return await self._database.run(self._fill_email_keys())
 
     async def page(self, offset: int, limit: int) -> tuple[list[Account], int]:
         """One page of users by id, and how many there are in all."""
         return await self._database.run(self._page(offset, limit))
 
     async def create(self, email: str, username: str, password_hash: str) -> Account:
-        """A new user; ``email`` is stored in :func:`~.emails.email_key`'s form."""
-        return await self._database.run(self._create(email_key(email), username, password_hash))
+        """A new user; ``email`` is stored as :func:`~.emails.email_forms` gives it: the
+        form to show and the caseless key."""
+        return await self._database.run(self._create(email, username, password_hash))
 
     async def update(
         self,
@@ -115,7 +122,7 @@ class UserStore:
         user's sessions. The actor's rights are checked again inside the transaction:
         ``PermissionError`` if they changed since the request began."""
         return await self._database.run(
-            self._update(actor, user_id, email_key(email), username, is_admin, password_hash)
+            self._update(actor, user_id, email, username, is_admin, password_hash)
         )
 
     async def delete(self, actor: Account, user_id: int) -> None:
@@ -137,10 +144,10 @@ class UserStore:
             user = await session.get(User, user_id)
             return Account.of(user) if user is not None else None
 
-    async def _by_email(self, email: str) -> Account | None:
+    async def _by_email(self, key: str) -> Account | None:
         async with self._session() as session:
             user = (
-                await session.execute(select(User).where(User.email == email))
+                await session.execute(select(User).where(User.email_key == key))
             ).scalar_one_or_none()
             return Account.of(user) if user is not None else None
 
@@ -152,10 +159,20 @@ class UserStore:
             ).scalars()
             return [Account.of(user) for user in users], int(total)
 
+    async def _fill_email_keys(self) -> list[int]:
+        async with self._session() as session:
+            return await fill_email_keys(session)
+
     async def _create(self, email: str, username: str, password_hash: str) -> Account:
         try:
             async with self._session() as session, session.begin():
-                user = User(email=email, username=username, password_hash=password_hash)
+                stored, key = email_forms(email)
+                user = User(
+                    email=stored,
+                    email_key=key,
+                    username=username,
+                    password_hash=password_hash,
+                )
                 session.add(user)
                 await session.flush()
                 await session.refresh(user)
@@ -207,7 +224,8 @@ class UserStore:
                     connection = await session.connection()
                     for revoke in self._revokers:  # the user's row is locked: see _authorized
                         await revoke(connection, user.id)
-                user.email, user.username = email, username
+                user.email, user.email_key = email_forms(email)
+                user.username = username
                 if wanted is not None:
                     user.is_admin = wanted
                 if password_hash is not None:
@@ -254,15 +272,19 @@ async def count_users(dsn: str) -> int:
 
 def user_rows(users: Sequence[NewUser], hashes: Sequence[str]) -> list[User]:
     """The rows of new users, each with its password's hash."""
-    return [
-        User(
-            email=email_key(user.email),
-            username=user.username,
-            password_hash=password_hash,
-            is_admin=user.is_admin,
+    rows = []
+    for user, password_hash in zip(users, hashes, strict=True):
+        email, key = email_forms(user.email)
+        rows.append(
+            User(
+                email=email,
+                email_key=key,
+                username=user.username,
+                password_hash=password_hash,
+                is_admin=user.is_admin,
+            )
         )
-        for user, password_hash in zip(users, hashes, strict=True)
-    ]
+    return rows
 
 
 def engine_for(dsn: str) -> AsyncEngine:
@@ -276,10 +298,13 @@ def engine_for(dsn: str) -> AsyncEngine:
 async def _insert(dsn: str, users: Sequence[NewUser], hashes: list[str]) -> int:
     engine = engine_for(dsn)
     try:
+        async with AsyncSession(engine) as session:
+            # Rows stored before email keys existed, if no server started since: keyed first.
+            await fill_email_keys(session)
         async with AsyncSession(engine) as session, session.begin():
-            emails = [email_key(user.email) for user in users]
+            keys = [email_key(user.email) for user in users]
             taken = (
-                (await session.execute(select(User.email).where(User.email.in_(emails))))
+                (await session.execute(select(User.email).where(User.email_key.in_(keys))))
                 .scalars()
                 .all()
             )

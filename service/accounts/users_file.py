@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 
 from .emails import InvalidEmailError, email_key, normalize_email
+from .rules import password_problem, username_problem
 
-__all__ = ["NewUser", "UsersFileError", "dump_users", "parse_users", "username_problem"]
+__all__ = ["NewUser", "UsersFileError", "dump_users", "parse_users"]
 
-MAX_USERNAME_CHARS = 150
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 1024
 _KEYS = {"email": str, "username": str, "password": str, "is_admin": bool}
 
 
@@ -30,16 +27,6 @@ class NewUser:
     username: str
     password: str
     is_admin: bool = False
-
-
-def username_problem(username: str) -> str | None:
-    """Why ``username`` cannot be one (too long, a control character or a lone
-    surrogate), or ``None``: the rule of every form, the auth API and the users file."""
-    if len(username) > MAX_USERNAME_CHARS or any(
-        unicodedata.category(char) in {"Cc", "Cs"} for char in username
-    ):
-        return f"at most {MAX_USERNAME_CHARS} characters, no control characters"
-    return None
 
 
 def dump_users(users: list[NewUser]) -> bytes:
@@ -86,12 +73,10 @@ def _user(entry: Any, index: int) -> NewUser:
         normalize_email(email)
     except InvalidEmailError as exc:
         raise UsersFileError(f"{where}: {email[:80]!r} is not an email address ({exc})") from None
-    if username_problem(username):
-        raise UsersFileError(
-            f"{where}: username must be at most {MAX_USERNAME_CHARS} printable characters"
-        )
-    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
-        raise UsersFileError(
-            f"{where}: password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
-        )
+    problem = username_problem(username)
+    if problem:
+        raise UsersFileError(f"{where}: username must have {problem}")
+    problem = password_problem(password)
+    if problem:
+        raise UsersFileError(f"{where}: password must have {problem}")
     return NewUser(email, username, password, entry.get("is_admin", False))

@@ -113,6 +113,7 @@ def create_blueprint(
         state.store = UserStore(
             state.database, revokers=current_app.extensions.setdefault(REVOKERS_KEY, [])
         )
+        await state.store.fill_email_keys()  # rows stored before keys existed: see email_keys
         state.dummy_hash = await hasher.hash("not anyone's password")
 
     @blueprint.after_app_serving

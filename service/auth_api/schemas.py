@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..accounts.directory import PASSWORD_RULE, USERNAME_RULE
+
 __all__ = [
     "ApiErrorBody",
     "Credentials",
@@ -20,9 +22,14 @@ __all__ = [
 
 _EMAIL = Field(
     examples=["user@example.com"],
-    description="Unique, case-insensitively: stored without surrounding whitespace, in lower case.",
+    description=(
+        "Unique case-insensitively, by Unicode's caseless matching (so `ß` and `SS`, `ς` and"
+        " `Σ`, `ﬀ` and `FF` are the same letters): stored without surrounding whitespace, in"
+        " lower case."
+    ),
 )
-_PASSWORD = Field(examples=["correct horse"], description="8 characters to 1,024 bytes.")
+_PASSWORD = Field(examples=["correct horse"], description=f"{PASSWORD_RULE.capitalize()}.")
+_USERNAME_RULE = f"{USERNAME_RULE.capitalize()}."
 _REFRESH = Field(examples=["3b241101-e2bb-4255-8caf-4136c566a962"], description="A UUID4.")
 
 
@@ -30,7 +37,7 @@ class Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str = _EMAIL
     password: str = _PASSWORD
-    username: str = Field("", examples=["John Smith"])
+    username: str = Field("", examples=["John Smith"], description=_USERNAME_RULE)
 
 
 class Registered(BaseModel):
@@ -81,10 +88,10 @@ class Me(BaseModel):
 
 class MeChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str | None = Field(None, examples=["John Smith"])
+    username: str | None = Field(None, examples=["John Smith"], description=_USERNAME_RULE)
     email: str | None = Field(None, examples=["new@example.com"])
 
 
 class ApiErrorBody(BaseModel):
     error: str = Field(examples=["invalid"], description="A code a program can branch on.")
-    detail: str = Field(examples=["password: at least 8 characters, at most 1,024 bytes"])
+    detail: str = Field(examples=[f"password: {PASSWORD_RULE}"])
