@@ -23,6 +23,7 @@ from .assets import BOOTSTRAP_DIR
 from .body_limits import with_body_limits
 from .forms import TextFormDataParser
 from .log_redaction import LOG_FORMAT, QUIET_LOGGERS, RedactingFormatter
+from .navigation import Entry, install_navigation
 from .redis_rate_limits import RedisRateLimiter
 from .responses import json_response, wants_html
 from .settings import Settings
@@ -33,21 +34,43 @@ __all__ = ["configure_logging", "create_app", "create_app_from_env"]
 
 logger = logging.getLogger("service.platform.app")
 
-#: What the index page lists: each capability's entry points (path, title, what it is).
-CAPABILITIES: tuple[tuple[str, str, str], ...] = (
-    ("/users", "Users", "the registered users: log in or register first (HTML)"),
-    ("/reports/users", "Users report", "registrations per day, email domains, admins (HTML)"),
-    ("/admin/settings", "Settings", "the auth API's token lifetimes: for admins (HTML)"),
-    ("/api/stats/tasks-created/", "Tasks", "the task API's total of tasks created (JSON)"),
-    (
+#: What the index page lists, each capability's entry points; the pages among them are also
+#: in every page's navigation (for the viewers they are open to).
+CAPABILITIES: tuple[Entry, ...] = (
+    Entry("/users", "Users", "the registered users (HTML)", page=True, audience="users"),
+    Entry(
+        "/reports/users",
+        "Users report",
+        "registrations per day, email domains, admins (HTML)",
+        page=True,
+        audience="users",
+        label="Report",
+    ),
+    Entry(
+        "/admin/settings",
+        "Settings",
+        "the auth API's token lifetimes (HTML)",
+        page=True,
+        audience="admins",
+    ),
+    Entry("/api/stats/tasks-created/", "Tasks", "the task API's total of tasks created (JSON)"),
+    Entry(
         "/search",
         "Stack Exchange search",
         "search question titles, browse the stored results (HTML)",
+        page=True,
+        label="Search",
     ),
-    ("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
-    ("/ready", "Readiness", "can each source answer right now? (JSON)"),
-    ("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
-    ("/docs", "API documentation", "every JSON endpoint, to read and to try (OpenAPI 3.1)"),
+    Entry("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
+    Entry("/ready", "Readiness", "can each source answer right now? (JSON)"),
+    Entry("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
+    Entry(
+        "/docs",
+        "API documentation",
+        "every JSON endpoint, to read and to try (OpenAPI 3.1)",
+        page=True,
+        label="API docs",
+    ),
 )
 
 
@@ -86,6 +109,8 @@ def create_app(
             "bootstrap", __name__, static_folder=BOOTSTRAP_DIR, static_url_path="/static/bootstrap"
         )
     )
+    # Every page's navigation bar links the pages among the index's entries.
+    install_navigation(app, CAPABILITIES)
     # One Redis client for every capability, open before theirs start, closed after.
     redis = SharedRedis(settings.redis_url)
     redis.install(app)
