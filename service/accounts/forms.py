@@ -19,7 +19,15 @@ from .users_file import (
     username_problem,
 )
 
-__all__ = ["DeleteForm", "EditForm", "LoginForm", "LogoutForm", "RegisterForm", "csrf_meta"]
+__all__ = [
+    "PASSWORD_RULE",
+    "DeleteForm",
+    "EditForm",
+    "LoginForm",
+    "LogoutForm",
+    "RegisterForm",
+    "csrf_meta",
+]
 
 
 def _email(_form: Form, field: Any) -> None:
@@ -44,6 +52,9 @@ def _username(_form: Form, field: Any) -> None:
         raise ValidationError(f"Usernames have {problem}.")
 
 
+#: The password rule as the forms state it, under their password fields.
+PASSWORD_RULE = f"{MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters."
+
 _PASSWORD = Length(
     min=MIN_PASSWORD_CHARS,
     max=MAX_PASSWORD_CHARS,
@@ -60,7 +71,7 @@ class LoginForm(CsrfForm):
 class RegisterForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _email])
     username = StringField("Username", [_username])
-    password = PasswordField("Password", [DataRequired(), _PASSWORD])
+    password = PasswordField("Password", [DataRequired(), _PASSWORD], description=PASSWORD_RULE)
 
 
 class EditForm(CsrfForm):
@@ -68,7 +79,7 @@ class EditForm(CsrfForm):
     username = StringField("Username", [_username])
     is_admin = BooleanField("Admin")
     current_password = PasswordField("Current password", [Optional()])
-    new_password = PasswordField("New password", [Optional(), _PASSWORD])
+    new_password = PasswordField("New password", [Optional(), _PASSWORD], description=PASSWORD_RULE)
 
 
 class DeleteForm(CsrfForm):
