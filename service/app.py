@@ -16,9 +16,10 @@ from .capabilities import installed
 from .platform.api_docs import install_api_docs
 from .platform.assets import BOOTSTRAP_DIR
 from .platform.body_limits import with_body_limits
-from .platform.capability import AppParts, Capability, IndexEntry
+from .platform.capability import AppParts, Capability, Entry
 from .platform.forms import TextFormDataParser
 from .platform.log_setup import configure_logging
+from .platform.navigation import install_navigation
 from .platform.redis_rate_limits import RedisRateLimiter
 from .platform.responses import JSON_PATHS_KEY, json_response, wants_html
 from .platform.settings import Settings
@@ -31,8 +32,12 @@ logger = logging.getLogger("service.app")
 
 #: The platform's own entries on the index page, after the capabilities'.
 PLATFORM_INDEX = (
-    IndexEntry(
-        "/docs", "API documentation", "every JSON endpoint, to read and to try (OpenAPI 3.1)"
+    Entry(
+        "/docs",
+        "API documentation",
+        "every JSON endpoint, to read and to try (OpenAPI 3.1)",
+        page=True,
+        label="API docs",
     ),
 )
 
@@ -81,6 +86,10 @@ def create_app(
             "bootstrap", __name__, static_folder=BOOTSTRAP_DIR, static_url_path="/static/bootstrap"
         )
     )
+    # The index page lists every capability's entries; the pages among them are in every
+    # page's navigation bar too.
+    entries = tuple(entry for c in capabilities for entry in c.index) + PLATFORM_INDEX
+    install_navigation(app, entries)
     # One Redis client for every capability, open before theirs start, closed after.
     redis = SharedRedis(settings.redis_url)
     redis.install(app)
@@ -90,7 +99,6 @@ def create_app(
     for capability in capabilities:
         if capability.blueprint is not None:
             app.register_blueprint(capability.blueprint(parts))
-    entries = tuple(entry for c in capabilities for entry in c.index) + PLATFORM_INDEX
     install_api_docs(app)
 
     @app.before_serving

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+import socket
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,29 @@ async def running_fake_api(
         url = await nursery.start(serve_fake_api, state)
         yield url, state
         nursery.cancel_scope.cancel()
+
+
+@contextmanager
+def fake_api_process() -> Iterator[str]:
+    """The fake API in a process of its own (for a service process's tests): its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.search.fake_api", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        assert "fake Stack Exchange API on" in line, line
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def write_ini(path: Path, api_url: str, **sections: dict[str, object]) -> Path:

@@ -65,9 +65,11 @@ async def test_docs_page_loads_swagger_ui_from_this_server_only(app: QuartTrio) 
     async with app.test_app() as test_app:
         client = test_app.test_client()
         page = await (await client.get("/docs")).get_data(as_text=True)
-        assets = re.findall(r'(?:src|href)="([^"]+)"', page)
-        assert assets
-        assert all(asset.startswith("/static/swagger-ui/") for asset in assets)
+        # Scripts and stylesheets (the page's links are the site's navigation).
+        assets = re.findall(r'<(?:script src|link rel="stylesheet" href)="([^"]+)"', page)
+        assert all(asset.startswith("/static/") for asset in assets), assets
+        swagger = [asset for asset in assets if asset.startswith("/static/swagger-ui/")]
+        assert len(swagger) == 2, assets  # its stylesheet and its bundle
         # A small file: quart-trio's test client stalls on bodies over about 80 KiB (the
         # browser test loads the big bundle from the real server).
         icon = await client.get("/static/swagger-ui/favicon-16x16.png")

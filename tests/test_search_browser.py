@@ -7,7 +7,6 @@ Chromium or its driver is not installed (``.ci/run`` installs both; REQUIRE_BROW
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from .browser import click_and_wait, headless_chromium, require_browser, shot
-from .search_fixtures import write_ini
+from .search_fixtures import fake_api_process, write_ini
 from .service_runner import ServiceRunner
 
 pytestmark = pytest.mark.integration
@@ -38,31 +37,10 @@ class Site:
     env: dict[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def fake_api() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.search.fake_api", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().decode()
-        assert "fake Stack Exchange API on" in line, line
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
+    with fake_api_process() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

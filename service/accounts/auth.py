@@ -89,7 +89,7 @@ def require_admin(
         if account is None:
             return login_redirect()
         if not account.is_admin:
-            abort(403)
+            abort(403, "This page is for admins.")
         return await view(*args, **kwargs)
 
     return guarded

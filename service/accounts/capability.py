@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..platform.capability import AppParts, Capability, IndexEntry
+from ..platform.capability import AppParts, Capability, Entry
 
 if TYPE_CHECKING:
     from quart import Blueprint
@@ -41,12 +41,14 @@ CAPABILITY = Capability(
     blueprint=blueprint,
     commands=commands,
     index=(
-        IndexEntry("/users", "Users", "the registered users (HTML)", nav=True),
-        IndexEntry(
+        Entry("/users", "Users", "the registered users (HTML)", page=True, audience="users"),
+        Entry(
             "/reports/users",
             "Users report",
             "registrations per day, email domains, admins (HTML)",
-            nav=True,
+            page=True,
+            audience="users",
+            label="Report",
         ),
     ),
     prepare=prepare,

@@ -13,9 +13,21 @@ from wtforms.validators import DataRequired, InputRequired, Optional, Validation
 
 from ..platform.forms import CsrfForm, csrf_meta
 from .emails import InvalidEmailError, email_key, normalize_email
+from .rules import PASSWORD_RULE as _RULE
 from .rules import password_problem, username_problem
 
-__all__ = ["DeleteForm", "EditForm", "LoginForm", "LogoutForm", "RegisterForm", "csrf_meta"]
+__all__ = [
+    "PASSWORD_RULE",
+    "DeleteForm",
+    "EditForm",
+    "LoginForm",
+    "LogoutForm",
+    "RegisterForm",
+    "csrf_meta",
+]
+
+#: The password rule as the forms state it, under their password fields.
+PASSWORD_RULE = f"{_RULE[0].upper()}{_RULE[1:]}."
 
 
 def _email(_form: Form, field: Any) -> None:
@@ -57,7 +69,7 @@ class RegisterForm(CsrfForm):
     email = EmailField("Email", [DataRequired(), _email])
     username = StringField("Username", [_username])
     # InputRequired, not DataRequired: spaces are characters of a password like any other.
-    password = PasswordField("Password", [InputRequired(), _password])
+    password = PasswordField("Password", [InputRequired(), _password], description=PASSWORD_RULE)
 
 
 class EditForm(CsrfForm):
@@ -66,7 +78,9 @@ class EditForm(CsrfForm):
     is_admin = BooleanField("Admin")
     current_password = PasswordField("Current password", [Optional()])
     # Only an empty field means "no change": spaces are a new password, held to the rule.
-    new_password = PasswordField("New password", [Optional(strip_whitespace=False), _password])
+    new_password = PasswordField(
+        "New password", [Optional(strip_whitespace=False), _password], description=PASSWORD_RULE
+    )
 
 
 class DeleteForm(CsrfForm):

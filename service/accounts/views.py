@@ -24,8 +24,10 @@ from quart.typing import ResponseReturnValue
 from quart_auth import QuartAuth, login_user, logout_user
 from quart_trio import QuartTrio
 from werkzeug.exceptions import TooManyRequests
+from wtforms.csrf.core import CSRFTokenField
 
 from ..platform.database import Database, open_database
+from ..platform.navigation import Viewer, install_viewer
 from ..platform.rate_limits import RateLimiter
 from ..platform.settings import Settings
 from .auth import STORE_KEY, current_user, new_auth_user, require_user
@@ -84,9 +86,26 @@ def create_blueprint(
         duration=SESSION_DAYS * 24 * 3600,
     )
 
+    async def viewer() -> Viewer | None:
+        """Who the navigation shows as logged in, with the log-out form's CSRF token."""
+        account = await current_user()
+        if account is None:
+            return None
+        token = cast(CSRFTokenField, LogoutForm(meta=meta())["csrf_token"]).current_token
+        return Viewer(
+            name=account.username or account.email,
+            profile_path=f"/users/{account.id}",
+            is_admin=account.is_admin,
+            logout_path="/logout",
+            logout_fields=(("csrf_token", str(token)),),
+        )
+
     @blueprint.record_once
     def init_auth(setup: Any) -> None:
         auth.init_app(setup.app)
+        install_viewer(
+            setup.app, viewer, log_in_links=(("/login", "Log in"), ("/register", "Register"))
+        )
 
     @asynccontextmanager
     async def _open(dsn: str) -> AsyncIterator[Database]:
@@ -129,15 +148,6 @@ def create_blueprint(
         g.setdefault(STORE_KEY, state.store)
         if state.store is not None:
             g.setdefault(DIRECTORY_KEY, directory_of(state.store))
-
-    @blueprint.app_context_processor
-    async def navigation() -> dict[str, Any]:
-        try:
-            user = await current_user()
-        except Exception:  # the page (an error page, say) must render without the database
-            logger.exception("could not read the logged-in user for the navigation bar")
-            user = None
-        return {"nav_user": user, "logout_form": LogoutForm(meta=csrf_meta(secret_key, session))}
 
     def directory_of(users: UserStore) -> Directory:
         """The directory over ``users``: the page and the seam share its rules and counters."""
@@ -244,7 +254,8 @@ def create_blueprint(
     @blueprint.get(f"/users/<int(max={MAX_ID}):user_id>")
     @require_user
     async def profile(user_id: int) -> ResponseReturnValue:
-        return await render_template("accounts/profile.html", user=await _found(user_id))
+        user = await _found(user_id)
+        return await render_template("accounts/profile.html", user=user, me=await current_user())
 
     @blueprint.route(f"/users/<int(max={MAX_ID}):user_id>/edit", methods=["GET", "POST"])
     @require_user
@@ -257,7 +268,7 @@ def create_blueprint(
         if request.method == "GET":
             form.email.data, form.username.data = user.email, user.username
             form.is_admin.data = user.is_admin
-            return await render_template("accounts/edit.html", form=form, user=user)
+            return await render_template("accounts/edit.html", form=form, user=user, me=me)
         status = 400
         if form.validate():
             password_hash = None
@@ -297,7 +308,8 @@ def create_blueprint(
                         login_user(new_auth_user(changed))
                     await flash("Profile saved.", "success")
                     return redirect(f"/users/{user_id}")
-        return await render_template("accounts/edit.html", form=form, user=user), status
+        page = await render_template("accounts/edit.html", form=form, user=user, me=me)
+        return page, status
 
     @blueprint.route(f"/users/<int(max={MAX_ID}):user_id>/delete", methods=["GET", "POST"])
     @require_user
@@ -325,7 +337,9 @@ def create_blueprint(
                     session.clear()
                 await flash(f"Deleted {user.email}.", "info")
                 return redirect("/users" if me.id != user_id else "/")
-        page = await render_template("accounts/delete.html", form=form, user=user, error=error)
+        page = await render_template(
+            "accounts/delete.html", form=form, user=user, me=me, error=error
+        )
         return (page, 409) if error else page
 
     @blueprint.get("/reports/users")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..platform.capability import AppParts, Capability, IndexEntry
+from ..platform.capability import AppParts, Capability, Entry
 
 if TYPE_CHECKING:
     from quart import Blueprint
@@ -22,12 +22,12 @@ CAPABILITY = Capability(
     docs="docs/auth-api.md",
     blueprint=blueprint,
     index=(
-        IndexEntry(
+        Entry(
             "/admin/settings",
             "Settings",
-            "the auth API's token lifetimes: for admins (HTML)",
-            nav=True,
-            admin_only=True,
+            "the auth API's token lifetimes (HTML)",
+            page=True,
+            audience="admins",
         ),
     ),
     json_paths=("/api/",),

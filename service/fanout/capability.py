@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..platform.capability import AppParts, Capability, IndexEntry
+from ..platform.capability import AppParts, Capability, Entry
 
 if TYPE_CHECKING:
     from quart import Blueprint
@@ -22,11 +22,9 @@ CAPABILITY = Capability(
     docs="docs/fanout.md",
     blueprint=blueprint,
     index=(
-        IndexEntry(
-            "/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"
-        ),
-        IndexEntry("/ready", "Readiness", "can each source answer right now? (JSON)"),
-        IndexEntry("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
+        Entry("/data", "Fan-out", "every source read at once, each under its own deadline (JSON)"),
+        Entry("/ready", "Readiness", "can each source answer right now? (JSON)"),
+        Entry("/health", "Health", "the worker is serving, and how loaded it is (JSON)"),
     ),
     json_paths=("/data", "/ready", "/health", "/demo/"),
     settings=(

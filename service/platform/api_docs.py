@@ -9,6 +9,8 @@ from quart import Blueprint, render_template
 from quart_schema import HttpSecurityScheme, Info, QuartSchema
 from quart_trio import QuartTrio
 
+from .navigation import PRODUCT_NAME
+
 __all__ = ["SWAGGER_UI_DIR", "install_api_docs"]
 
 #: Swagger UI 5 (an OpenAPI 3.1 document needs it) as the swagger-ui-py wheel ships it.
@@ -25,7 +27,7 @@ def install_api_docs(app: QuartTrio) -> None:
         redoc_ui_path=None,
         scalar_ui_path=None,
         info=Info(
-            title="fanout-service",
+            title=PRODUCT_NAME,
             version="1",
             description="The fan-out's JSON endpoints and the auth API (JWT access tokens,"
             " rotating refresh tokens).",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # a command that needs no web app imports none of these
     from quart import Blueprint
@@ -23,20 +23,42 @@ if TYPE_CHECKING:  # a command that needs no web app imports none of these
     from .settings import Settings
     from .shared_redis import SharedRedis
 
-__all__ = ["AppParts", "Capability", "IndexEntry", "load_capabilities"]
+__all__ = ["AppParts", "Audience", "Capability", "Entry", "load_capabilities"]
+
+
+#: Who may open an entry: anyone, a logged-in user, an admin.
+Audience = Literal["everyone", "users", "admins"]
+
+
+class _HasIsAdmin(Protocol):
+    @property
+    def is_admin(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """One line of the index page: a path, its title, what a visitor finds there."""
+class Entry:
+    """One entry point of a capability: listed on the index; a ``page`` (HTML) is also
+    linked from every page's navigation, for the viewers its ``audience`` lets in."""
 
     path: str
     title: str
-    summary: str
-    #: Also a link in the navigation bar of every page.
-    nav: bool = False
-    #: In the navigation bar for admins only (the page itself checks, too).
-    admin_only: bool = False
+    description: str
+    page: bool = False
+    audience: Audience = "everyone"
+    #: The navigation's shorter name for it (default: the title).
+    label: str = ""
+
+    def open_to(self, viewer: _HasIsAdmin | None) -> bool:
+        """Whether ``viewer`` (None: not logged in) may open it."""
+        if self.audience == "everyone":
+            return True
+        if viewer is None:
+            return False
+        return self.audience == "users" or viewer.is_admin
+
+    def active_on(self, path: str) -> bool:
+        """Whether the page at ``path`` is this entry or under it."""
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +90,8 @@ class Capability:
     blueprint: Callable[[AppParts], Blueprint] | None = None
     #: ``commands(subparsers) -> None``: the ``python -m service`` commands it adds.
     commands: Callable[[Any], None] | None = None
-    #: Its entries on the index page (and in the navigation).
-    index: tuple[IndexEntry, ...] = ()
+    #: Its entries on the index page (its pages also in every page's navigation).
+    index: tuple[Entry, ...] = ()
     #: Path prefixes whose clients are programs: errors there are JSON, never a page.
     json_paths: tuple[str, ...] = ()
     #: ``body_limits(settings) -> {(method, path): bytes}``: routes that take more than

@@ -2,7 +2,11 @@
 is its full path and query string, or what its key function makes of the request (the
 parsed, canonical parameters), plus the current numbers of the generations it names: a change
 bumps a generation (``INCR``, O(1)) and every page keyed on it is out of reach at once. Redis
-down or slow: the page is served uncached, and logged."""
+down or slow: the page is served uncached, and logged.
+
+A cached page is one that every visitor who is not logged in shares. A logged-in viewer's
+page names them (the navigation): it is rendered for them, never looked up nor stored
+(``X-Cache: BYPASS``, ``Cache-Control: private``)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from quart import Response, make_response, request
 from quart.typing import ResponseReturnValue
 
 from .log_throttle import LogThrottle
+from .navigation import current_viewer
 
 __all__ = ["ResponseCache", "open_redis"]
 
@@ -71,10 +76,10 @@ _pending: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar(
 
 
 class ResponseCache:
-    """GET responses (status 200, no cookie set, no ``Cache-Control: no-store``) kept ``ttl_s``
-    seconds under ``<namespace>:<generations>:<key>``. Every failure of Redis is logged
-    (throttled) and the page is served as if there were no cache: never an error page
-    because of the cache."""
+    """GET responses (status 200, no cookie set, no ``Cache-Control: no-store``, no viewer
+    logged in) kept ``ttl_s`` seconds under ``<namespace>:<generations>:<key>``. Every
+    failure of Redis is logged (throttled) and the page is served as if there were no
+    cache: never an error page because of the cache."""
 
     def __init__(
         self,
@@ -156,6 +161,9 @@ class ResponseCache:
         def decorate(view: View) -> View:
             @functools.wraps(view)
             async def wrapper(*args: Any, **kwargs: Any) -> Response:
+                # Read once per request: the page's navigation shows the same viewer.
+                if await current_viewer() is not None:
+                    return await _personal(await view(*args, **kwargs))
                 made = make_key(*args, **kwargs)
                 key = None
                 if made is not None:
@@ -167,6 +175,7 @@ class ResponseCache:
                     hit = await self.lookup(key)
                     if hit is not None:
                         hit.headers["X-Cache"] = "HIT"
+                        hit.vary.add("Cookie")
                         return hit
                 pending = None if made is None else _Pending(made[0], made[1], key)
                 token = _pending.set(pending)
@@ -178,6 +187,7 @@ class ResponseCache:
                 if pending is not None and pending.key is not None and _storable(response):
                     await self.store(pending.key, response)
                 response.headers["X-Cache"] = "MISS"
+                response.vary.add("Cookie")  # a logged-in viewer's cookie: another page
                 return response
 
             return wrapper
@@ -201,6 +211,15 @@ class ResponseCache:
                     f" ({held_back} more failures since the last line)" if held_back else "",
                 )
             return None
+
+
+async def _personal(result: ResponseReturnValue) -> Response:
+    """A logged-in viewer's page: not from the cache, not into it, nor into a shared one."""
+    response = cast(Response, await make_response(result))
+    response.headers["X-Cache"] = "BYPASS"
+    response.cache_control.private = True
+    response.vary.add("Cookie")
+    return response
 
 
 async def _incr(redis: coredis.Redis[bytes], *, key: str) -> int:

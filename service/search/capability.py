@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..platform.capability import AppParts, Capability, IndexEntry
+from ..platform.capability import AppParts, Capability, Entry
 
 if TYPE_CHECKING:
     from quart import Blueprint
@@ -29,11 +29,12 @@ CAPABILITY = Capability(
     blueprint=blueprint,
     commands=commands,
     index=(
-        IndexEntry(
+        Entry(
             "/search",
             "Stack Exchange search",
             "search question titles, browse the stored results (HTML)",
-            nav=True,
+            page=True,
+            label="Search",
         ),
     ),
     background=("serve_notice_relay", "Refresher.serve"),

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import httpx
 import trio
-from quart import Blueprint, abort, current_app, redirect, request, websocket
+from quart import Blueprint, abort, current_app, redirect, render_template, request, websocket
 from quart.typing import ResponseReturnValue
 from quart_trio import QuartTrio
 
@@ -211,7 +211,7 @@ def create_blueprint(
         conf: SearchConfig, text: str, *, site: str, error: str | None, status: int
     ) -> ResponseReturnValue:
         recent = await store().recent_queries(RECENT_QUERIES)
-        page = await _render(
+        page = await render_template(
             "search/form.html",
             text=text,
             site=site,
@@ -280,7 +280,7 @@ def create_blueprint(
         if number > pages:
             abort(404, f"Page {number} is past the last page ({pages}) of the stored queries.")
         rows = await store().queries_page((number - 1) * QUERIES_PER_PAGE, QUERIES_PER_PAGE)
-        return await _render(
+        return await render_template(
             "search/queries.html", queries=rows, total=total, page=number, pages=pages
         )
 
@@ -347,7 +347,7 @@ def create_blueprint(
             offset=wanted.offset,
             limit=wanted.per_page,
         )
-        page = await _render(
+        page = await render_template(
             "search/results.html",
             query=query,
             rows=rows,
@@ -405,15 +405,6 @@ def _client(
         max_backoff_wait_s=max_backoff_wait_s,
         backoffs=backoffs,
     )
-
-
-async def _render(name: str, **context: Any) -> str:
-    """A search template, without the app's context processors: the accounts' one reads the
-    session (and writes a CSRF token to it), so a page rendered by ``render_template`` sets a
-    cookie. The search's pages are the same for everyone (cached): they show no user, no
-    flashed message, and touch no session."""
-    template = current_app.jinja_env.get_template(name)
-    return await template.render_async(request=request, **context)
 
 
 async def _discard_incoming() -> None:

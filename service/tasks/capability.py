@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..platform.capability import AppParts, Capability, IndexEntry
+from ..platform.capability import AppParts, Capability, Entry
 
 if TYPE_CHECKING:
     from quart import Blueprint
@@ -31,9 +31,7 @@ CAPABILITY = Capability(
     docs="docs/task-api.md",
     blueprint=blueprint,
     index=(
-        IndexEntry(
-            "/api/stats/tasks-created/", "Tasks", "the task API's total of tasks created (JSON)"
-        ),
+        Entry("/api/stats/tasks-created/", "Tasks", "the task API's total of tasks created (JSON)"),
     ),
     json_paths=("/api/",),
     body_limits=body_limits,
