@@ -32,7 +32,7 @@ class Clock:
 
 
 def claims(**changes: object) -> dict[str, object]:
-    return {"sub": "7", "user_id": 7, "iat": 1, "exp": 2**40, "iss": "fanout-service"} | changes
+    return {"sub": "7", "user_id": 7, "iat": 1, "exp": 2**40, "iss": "switchyard"} | changes
 
 
 def test_an_access_token_carries_its_user_and_times() -> None:
@@ -42,7 +42,7 @@ def test_an_access_token_carries_its_user_and_times() -> None:
     assert (claims.user_id, claims.expires_at - claims.issued_at) == (7, 30)
     # Read back without our checks (PyJWT would check the times against the wall clock).
     raw = jwt.decode(tokens.issue(7, 30), options={"verify_signature": False})
-    assert (raw["sub"], raw["user_id"], raw["iss"]) == ("7", 7, "fanout-service")
+    assert (raw["sub"], raw["user_id"], raw["iss"]) == ("7", 7, "switchyard")
 
 
 @pytest.mark.parametrize("leeway_s", [None, 0, 5])
@@ -69,15 +69,15 @@ def test_an_access_token_lives_exactly_its_lifetime_plus_a_leeway_of_0_by_defaul
         lambda t: AccessTokens("o" * 40).issue(7, 30),  # another secret
         lambda t: AccessTokens(SECRET, issuer="someone-else").issue(7, 30),
         lambda t: jwt.encode(
-            {"sub": "7", "user_id": 7, "iat": 1, "exp": 2**40, "iss": "fanout-service"},
+            {"sub": "7", "user_id": 7, "iat": 1, "exp": 2**40, "iss": "switchyard"},
             key=None,
             algorithm="none",
         ),
         lambda t: jwt.encode(
-            {"user_id": 7, "iat": 1, "exp": 2**40, "iss": "fanout-service"}, SECRET
+            {"user_id": 7, "iat": 1, "exp": 2**40, "iss": "switchyard"}, SECRET
         ),
         lambda t: jwt.encode(
-            {"sub": "8", "user_id": 7, "iat": 1, "exp": 2**40, "iss": "fanout-service"}, SECRET
+            {"sub": "8", "user_id": 7, "iat": 1, "exp": 2**40, "iss": "switchyard"}, SECRET
         ),
         lambda t: "not a token",
     ],

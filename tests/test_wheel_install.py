@@ -119,7 +119,7 @@ def test_the_wheel_carries_every_package_and_data_file(installed: Installed) -> 
         "service/py.typed",
     }
     assert shipped <= names
-    assert not [name for name in names if not name.startswith(("service/", "fanout_service-"))]
+    assert not [name for name in names if not name.startswith(("service/", "switchyard-"))]
 
 
 async def _new_database(pg_dsn: str) -> str:

@@ -40,7 +40,7 @@ class AccessTokens:
         self,
         secret: str,
         *,
-        issuer: str = "fanout-service",
+        issuer: str = "switchyard",
         leeway_s: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:

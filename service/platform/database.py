@@ -48,7 +48,7 @@ async def open_database(
 
     A capability's pages use it for the whole life of a worker. ``statement_timeout``
     bounds every query on the server (a page never waits for ever). ``user`` names the
-    capability in ``pg_stat_activity.application_name`` (``fanout-service:<user>``), apart
+    capability in ``pg_stat_activity.application_name`` (``switchyard:<user>``), apart
     from the fan-out's own connections.
     """
     kwargs = connect_kwargs(

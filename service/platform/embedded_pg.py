@@ -38,6 +38,6 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 
 
 def _runtime_dir() -> str:
-    path = Path(tempfile.gettempdir()) / f"fanout-service-runtime-{os.getuid()}"
+    path = Path(tempfile.gettempdir()) / f"switchyard-runtime-{os.getuid()}"
     path.mkdir(mode=0o700, exist_ok=True)
     return str(path)

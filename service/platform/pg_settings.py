@@ -7,7 +7,7 @@ from typing import Any
 __all__ = ["APPLICATION_NAME", "connect_kwargs"]
 
 #: Shown in ``pg_stat_activity.application_name`` for every connection of the service.
-APPLICATION_NAME = "fanout-service"
+APPLICATION_NAME = "switchyard"
 
 
 def connect_kwargs(
