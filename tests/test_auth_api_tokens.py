@@ -73,9 +73,7 @@ def test_an_access_token_lives_exactly_its_lifetime_plus_a_leeway_of_0_by_defaul
             key=None,
             algorithm="none",
         ),
-        lambda t: jwt.encode(
-            {"user_id": 7, "iat": 1, "exp": 2**40, "iss": "switchyard"}, SECRET
-        ),
+        lambda t: jwt.encode({"user_id": 7, "iat": 1, "exp": 2**40, "iss": "switchyard"}, SECRET),
         lambda t: jwt.encode(
             {"sub": "8", "user_id": 7, "iat": 1, "exp": 2**40, "iss": "switchyard"}, SECRET
         ),

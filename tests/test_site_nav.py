@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from service.app import create_app
 
 from service.accounts.passwords import Passwords
 from service.accounts.rules import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
+from service.app import create_app
 from service.platform.navigation import PRODUCT_NAME
 from service.platform.settings import Settings
 

@@ -3,26 +3,23 @@ each worker counts in memory (logged once per outage)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import coredis
-import trio
 
 from .rate_limits import Attempt, Limit, MemoryRateLimiter, Verdict
+from .redis_guard import REDIS_TIMEOUT_S, RETRY_AFTER_S, RedisGuard, RedisUnavailable
 
-__all__ = ["KEY_PREFIX", "RedisRateLimiter"]
+__all__ = ["KEY_PREFIX", "REDIS_TIMEOUT_S", "RETRY_AFTER_S", "RedisRateLimiter"]
 
 logger = logging.getLogger("service.platform.redis_rate_limits")
 
 #: Every counter's Redis key starts with this (a sorted set of attempt ids by time).
 KEY_PREFIX = "ratelimit:"
-#: A Redis call that takes longer is given up on (the worker's own counters decide).
-REDIS_TIMEOUT_S = 0.5
-#: After a failure, Redis is not asked again for this long (a hung Redis costs one timeout).
-RETRY_AFTER_S = 2.0
 
 # One sliding window per key, checked and counted in one atomic step on the server's clock:
 # drop the attempts older than the window; if any key is full, count nothing and answer how
@@ -74,12 +71,10 @@ class RedisRateLimiter:
     ) -> None:
         self._redis = redis
         self.local = local if local is not None else MemoryRateLimiter(clock=clock)
-        self._clock = clock
-        self._down_until = 0.0
-        self._degraded = False
+        self._guard = RedisGuard(on_failure=self._failed, on_recovery=self._answered, clock=clock)
 
     async def hit(self, limits: Sequence[Limit]) -> Verdict:
-        redis = self._usable()
+        redis = self._redis()
         if redis is None:
             return self.local.hit_now(limits)
         attempt = Attempt(secrets.token_hex(8), shared=True)
@@ -88,12 +83,9 @@ class RedisRateLimiter:
             args += [limit.rate.limit, max(1, round(limit.rate.window_s * 1000))]
         keys = [KEY_PREFIX + limit.key for limit in limits]
         try:
-            with trio.fail_after(REDIS_TIMEOUT_S):
-                wait_ms = await redis.eval(_HIT, keys, args)
-        except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
-            self._failed(exc)
+            wait_ms = await self._guard.call(lambda: redis.eval(_HIT, keys, args))
+        except RedisUnavailable:
             return self.local.hit_now(limits)
-        self._answered()
         if not isinstance(wait_ms, int):
             raise TypeError(f"the rate limit script answered {wait_ms!r}")
         return Verdict(attempt) if wait_ms == 0 else Verdict(None, wait_ms / 1000)
@@ -109,37 +101,25 @@ class RedisRateLimiter:
         await self._call(lambda redis: redis.delete([KEY_PREFIX + key]))
 
     async def _call(self, action: Callable[[coredis.Redis[bytes]], Awaitable[object]]) -> None:
-        redis = self._usable()
+        redis = self._redis()
         if redis is None:
             return
-        try:
-            with trio.fail_after(REDIS_TIMEOUT_S):
-                await action(redis)
-        except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
-            self._failed(exc)
-        else:
-            self._answered()
+        with contextlib.suppress(RedisUnavailable):
+            await self._guard.call(lambda: action(redis))
 
-    def _usable(self) -> coredis.Redis[bytes] | None:
-        if self._clock() < self._down_until:
-            return None
-        return self._redis()
-
-    def _failed(self, exc: BaseException) -> None:
-        self._down_until = self._clock() + RETRY_AFTER_S
-        if not self._degraded:
-            self._degraded = True
+    @staticmethod
+    def _failed(exc: BaseException, first: bool) -> None:
+        if first:
             logger.warning(
                 "rate limits: Redis failed (%r); each worker counts on its own until it is back",
                 exc,
             )
 
-    def _answered(self) -> None:
-        if self._degraded:
-            self._degraded = False
-            logger.warning("rate limits: Redis answers again; the limits hold across workers")
+    @staticmethod
+    def _answered() -> None:
+        logger.warning("rate limits: Redis answers again; the limits hold across workers")
 
     @property
     def degraded(self) -> bool:
         """Whether the last call to Redis failed (the limits hold per worker meanwhile)."""
-        return self._degraded
+        return self._guard.down

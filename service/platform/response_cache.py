@@ -21,21 +21,17 @@ from typing import Any, cast
 import coredis
 import coredis.retry
 import orjson
-import trio
 from quart import Response, make_response, request
 from quart.typing import ResponseReturnValue
 
 from .log_throttle import LogThrottle
 from .navigation import current_viewer
+from .redis_guard import REDIS_TIMEOUT_S, RedisGuard, RedisUnavailable
 
-__all__ = ["ResponseCache", "open_redis"]
+__all__ = ["REDIS_TIMEOUT_S", "ResponseCache", "open_redis"]
 
 logger = logging.getLogger("service.platform.response_cache")
 
-#: A Redis call that takes longer is given up on (the page is served without the cache).
-REDIS_TIMEOUT_S = 0.5
-#: After a failure, Redis is not tried again for this long (no timeout per request meanwhile).
-RETRY_AFTER_S = 2.0
 #: One "Redis is down" line per this many seconds, with the count held back.
 LOG_EVERY_S = 30.0
 
@@ -93,9 +89,8 @@ class ResponseCache:
         self.redis = redis
         self._ttl_s = ttl_s
         self._namespace = namespace
-        self._clock = clock
-        self._down_until = 0.0
         self._throttle = LogThrottle(LOG_EVERY_S, clock)
+        self._guard = RedisGuard(on_failure=self._log_failure, clock=clock)
 
     def key(self, page: str, generations: Sequence[int] = ()) -> str:
         numbers = ".".join(map(str, generations))
@@ -195,22 +190,24 @@ class ResponseCache:
         return decorate
 
     async def _call(self, what: str, action: Callable[[coredis.Redis[bytes]], Any]) -> Any:
-        if self.redis is None or self._clock() < self._down_until:
+        redis = self.redis
+        if redis is None:
             return None
         try:
-            with trio.fail_after(REDIS_TIMEOUT_S):
-                return await action(self.redis)
-        except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
-            self._down_until = self._clock() + RETRY_AFTER_S
-            held_back = self._throttle.admit("redis")
-            if held_back is not None:
-                logger.warning(
-                    "response cache: Redis %s failed (%r); serving uncached%s",
-                    what,
-                    exc,
-                    f" ({held_back} more failures since the last line)" if held_back else "",
-                )
+            return await self._guard.call(functools.partial(action, redis))
+        except RedisUnavailable as exc:
+            if exc.cause is not None:
+                logger.debug("response cache: Redis %s failed", what)
             return None
+
+    def _log_failure(self, exc: BaseException, _first: bool) -> None:
+        held_back = self._throttle.admit("redis")
+        if held_back is not None:
+            logger.warning(
+                "response cache: Redis failed (%r); serving uncached%s",
+                exc,
+                f" ({held_back} more failures since the last line)" if held_back else "",
+            )
 
 
 async def _personal(result: ResponseReturnValue) -> Response:

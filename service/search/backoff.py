@@ -5,15 +5,16 @@ goes by what it has seen itself (the process-local state, always kept as well)."
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 import coredis
-import trio
 
 from ..platform.log_throttle import LogThrottle
+from ..platform.redis_guard import RedisGuard, RedisUnavailable
 
 __all__ = ["BACKOFF_KEY", "Backoffs", "LocalBackoffs", "RedisBackoffs"]
 
@@ -21,12 +22,8 @@ logger = logging.getLogger("service.search.backoff")
 
 #: The Redis key of a method's backoff (``{method}`` is the API method, e.g. ``search``).
 BACKOFF_KEY = "search:backoff:{method}"
-#: A Redis call that takes longer is given up on (the process-local state decides).
-REDIS_TIMEOUT_S = 0.5
 #: One "Redis is down" line per this many seconds.
 LOG_EVERY_S = 30.0
-#: After a failure, Redis is not asked again for this long (a hung Redis costs one timeout).
-RETRY_AFTER_S = 2.0
 
 
 class Backoffs(Protocol):
@@ -83,41 +80,34 @@ class RedisBackoffs:
     ) -> None:
         self._redis = redis
         self.local = local or LocalBackoffs(clock)
-        self._clock = clock
-        self._down_until = 0.0
         self._throttle = LogThrottle(LOG_EVERY_S, clock)
+        self._guard = RedisGuard(on_failure=self._log, clock=clock)
 
     async def remaining_s(self, method: str) -> float:
         local = self.local.remaining_now(method)
-        if self._redis is None or self._clock() < self._down_until:
-            return local
         redis = self._redis
+        if redis is None:
+            return local
         key = BACKOFF_KEY.format(method=method)
         try:
-            with trio.fail_after(REDIS_TIMEOUT_S):
-                ttl_ms = await redis.pttl(key)
-        except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
-            self._log(exc)
+            ttl_ms = await self._guard.call(lambda: redis.pttl(key))
+        except RedisUnavailable:
             return local
         return max(local, ttl_ms / 1000 if ttl_ms > 0 else 0.0)
 
     async def hold(self, method: str, seconds: float) -> None:
         self.local.hold_now(method, seconds)
-        if self._redis is None or self._clock() < self._down_until:
-            return
         redis = self._redis
+        if redis is None:
+            return
         key = BACKOFF_KEY.format(method=method)
         ms = max(1, int(seconds * 1000))
-        try:
-            with trio.fail_after(REDIS_TIMEOUT_S):
-                # GT would keep a longer hold, but needs Redis 7; a shorter one that replaces
-                # a longer one costs at most a few early calls, answered by a new backoff.
-                await redis.set(key, b"1", px=ms)
-        except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
-            self._log(exc)
+        # GT would keep a longer hold, but needs Redis 7; a shorter one that replaces
+        # a longer one costs at most a few early calls, answered by a new backoff.
+        with contextlib.suppress(RedisUnavailable):
+            await self._guard.call(lambda: redis.set(key, b"1", px=ms))
 
-    def _log(self, exc: BaseException) -> None:
-        self._down_until = self._clock() + RETRY_AFTER_S
+    def _log(self, exc: BaseException, _first: bool) -> None:
         held_back = self._throttle.admit("redis")
         if held_back is not None:
             logger.warning(

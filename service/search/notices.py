@@ -15,6 +15,7 @@ import orjson
 import trio
 
 from ..platform.log_throttle import LogThrottle
+from ..platform.redis_guard import REDIS_ERRORS
 from .models import StoredQuery
 
 __all__ = [
@@ -104,7 +105,7 @@ class RedisNotices:
         try:
             with trio.fail_after(2.0):
                 await self._redis.publish(CHANNEL, notice.to_json())
-        except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not publish the notice of query %d: %r", notice.query_id, exc)
 
 
