@@ -129,7 +129,11 @@ async def test_one_task_is_read_and_listed_newest_first_with_a_cursor(api: Any) 
     assert default["next_cursor"] is None
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "limit=-1", "cursor=abc"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=501", "limit=x", "limit=-1", "limit=" + "9" * 5000, "cursor=abc"],
+    ids=lambda query: query if len(query) < 20 else "limit=<5000 digits>",
+)
 async def test_bad_paging_is_400(api: Any, query: str) -> None:
     alice = await user(api, "alice@example.com")
     response = await api.get(f"/api/tasks/?{query}", headers=alice["headers"])
@@ -401,10 +405,18 @@ RANGE_CASES: list[tuple[str, int, slice | None]] = [
     ("bytes=0-1,4-5", 200, None),
     ("bytes=99999-", 416, None),
     ("bytes=-0", 416, None),
+    # More digits than int() converts (4,300): a position past every length.
+    ("bytes=" + "9" * 5000 + "-", 416, None),
+    ("bytes=0-" + "9" * 5000, 206, slice(0, None)),
+    ("bytes=-" + "9" * 5000, 206, slice(0, None)),
 ]
 
 
-@pytest.mark.parametrize(("header", "status", "part"), RANGE_CASES, ids=[c[0] for c in RANGE_CASES])
+@pytest.mark.parametrize(
+    ("header", "status", "part"),
+    RANGE_CASES,
+    ids=[c[0].replace("9" * 5000, "<5000 nines>") for c in RANGE_CASES],
+)
 async def test_ranges_of_an_image_follow_rfc_9110(
     api: Any, header: str, status: int, part: slice | None
 ) -> None:
