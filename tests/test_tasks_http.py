@@ -14,7 +14,7 @@ import pytest
 from service.accounts.passwords import Passwords
 from service.platform.app import create_app
 from service.platform.settings import Settings
-from tests.task_images import b64, image_bytes
+from tests.task_images import b64, image_bytes, noisy_bytes
 from tests.test_faults import admin
 
 pytestmark = pytest.mark.integration
@@ -390,6 +390,20 @@ async def test_the_task_endpoint_takes_bodies_past_64_kib_up_to_its_own_limit(
     )
     assert too_big.status_code == 413
     assert len(stored_files(images_dir)) == 1
+
+
+async def test_the_scan_limit_is_configured_with_max_jpeg_scans(
+    empty_db: str, images_dir: Path
+) -> None:
+    env = {"DATABASE_URL": empty_db, "IMAGES_DIR": str(images_dir), "MAX_JPEG_SCANS": "9"}
+    async with client_of(env) as api:
+        alice = await user(api, "alice@example.com")
+        progressive = noisy_bytes("JPEG", size=(16, 16), progressive=True)  # 10 scans
+        refused = await create(api, alice, progressive)
+        assert refused.status_code == 413
+        assert (await refused.get_json())["error"] == "too_many_scans"
+        assert (await create(api, alice, noisy_bytes("JPEG", size=(16, 16)))).status_code == 201
+        assert len(stored_files(images_dir)) == 1
 
 
 RANGE_CASES: list[tuple[str, int, slice | None]] = [

@@ -87,6 +87,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
             settings.max_image_bytes,
             settings.max_image_pixels,
             settings.max_image_frames,
+            settings.max_jpeg_scans,
         )
         nursery.start_soon(sweep, store)
 
