@@ -259,6 +259,19 @@ def test_a_progressive_jpeg_cut_between_two_scans_is_400(mode: str) -> None:
     assert set(answers.values()) == {(400, "invalid_image")}, (scans, answers)
 
 
+def test_a_baseline_jpeg_cut_in_its_last_bytes_is_400() -> None:
+    # The filler decoded in place of libjpeg's zero bits must not decode like them: a
+    # regular filler (00 01 02 ...) did, for a cut within the last ~40 bytes.
+    for _ in range(3):
+        data = noisy_bytes("JPEG", size=(64, 48))
+        assert check_image(data, max_pixels=100_000).data == data
+        answers = {
+            len(data) - kept: answer(data[:kept] + b"\xff\xd9")
+            for kept in range(len(data) - 64, len(data) - 2)
+        }
+        assert set(answers.values()) == {(400, "invalid_image")}, answers
+
+
 def test_a_jpeg_cut_in_half_with_ff_d9_appended_is_400() -> None:
     # The review's case: libjpeg only warns ("premature end of data segment") and fills the
     # rest with grey; Pillow drops the warning.

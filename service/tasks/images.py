@@ -212,8 +212,16 @@ def _too_many_frames(max_frames: int) -> ImageRejected:
     )
 
 
-#: Entropy-coded bytes no JPEG needs: 255 distinct values, never 0xFF (a marker's start).
-_FILLER = bytes(range(255)) * 4
+def _filler(seed: bytes) -> bytes:
+    """1,020 bytes that look random, never ``00`` or ``FF`` (a marker's start)."""
+    stream = b"".join(hashlib.sha256(seed + bytes([index])).digest() for index in range(40))
+    return bytes(byte for byte in stream if byte not in (0x00, 0xFF))[:1020]
+
+
+#: Entropy-coded bytes no JPEG needs. Random-looking: a regular pattern (``00 01 02 ...``,
+#: mostly zero bits) decodes as libjpeg's zero bits do often enough to hide a cut (a
+#: baseline JPEG cut in its last ~40 bytes, with ``FF D9`` appended, passed for whole).
+_FILLER = _filler(b"jpeg filler")
 
 
 def _jpeg_ends_early(data: bytes, decoded: Image.Image) -> bool:
