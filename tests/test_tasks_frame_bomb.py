@@ -22,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 #: The bounds of the issue (generous: the machine is shared).
 PNG_WITHIN_S, ALL_WITHIN_S = 2.0, 12.0
+#: A request still unanswered after this long is noted as such (status 0), not waited for.
+GIVE_UP_S = 60.0
 
 #: name -> (the bomb, how many are in flight, the refusal expected).
 BOMBS: dict[str, tuple[Callable[[], bytes], int, str]] = {
@@ -46,7 +48,7 @@ async def test_decoder_bombs_in_flight_leave_room_for_a_small_upload(
     bomb = b64(build())
     assert len(bomb) < 8 * 1024 * 1024
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
-    async with httpx.AsyncClient(base_url=service_url, timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=service_url, timeout=None, limits=limits) as client:
         credentials = {"email": f"bomber-{kind}@example.com", "password": "correct horse"}
         assert (await client.post("/api/register/", json=credentials)).status_code == 201
         tokens = (await client.post("/api/login/", json=credentials)).json()
@@ -56,16 +58,22 @@ async def test_decoder_bombs_in_flight_leave_room_for_a_small_upload(
         started = time.monotonic()
 
         async def send_bomb() -> None:
-            answer = await client.post("/api/tasks/", json={"image": bomb}, headers=headers)
-            answers.append((answer.status_code, time.monotonic() - started, answer.json()))
+            with trio.move_on_after(GIVE_UP_S):
+                answer = await client.post("/api/tasks/", json={"image": bomb}, headers=headers)
+                answers.append((answer.status_code, time.monotonic() - started, answer.json()))
+                return
+            answers.append((0, time.monotonic() - started, {"error": "no answer"}))
 
         async def send_small() -> None:
             await trio.sleep(2.0)  # the bombs are being decoded (before the fix, for 30 s)
             sent = time.monotonic()
-            answer = await client.post(
-                "/api/tasks/", json={"image": b64(image_bytes())}, headers=headers
-            )
-            small.append((answer.status_code, time.monotonic() - sent))
+            with trio.move_on_after(GIVE_UP_S):
+                answer = await client.post(
+                    "/api/tasks/", json={"image": b64(image_bytes())}, headers=headers
+                )
+                small.append((answer.status_code, time.monotonic() - sent))
+                return
+            small.append((0, time.monotonic() - sent))
 
         async with trio.open_nursery() as nursery:
             for _ in range(in_flight):
