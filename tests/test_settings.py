@@ -25,6 +25,9 @@ def test_defaults_without_environment() -> None:
     assert (settings.access_token_leeway_s, settings.refresh_reuse_grace_s) == (0.0, 5.0)
     custom = Settings.from_env({"ACCESS_TOKEN_LEEWAY_S": "2.5", "REFRESH_REUSE_GRACE_S": "1"})
     assert (custom.access_token_leeway_s, custom.refresh_reuse_grace_s) == (2.5, 1.0)
+    # The task API's images: at most 1,000 frames, a JPEG picture at most 100 scans.
+    assert (settings.max_image_frames, settings.max_jpeg_scans) == (1000, 100)
+    assert Settings.from_env({"MAX_JPEG_SCANS": "20"}).max_jpeg_scans == 20
 
 
 def test_per_source_urls_override_database_url() -> None:
@@ -161,6 +164,8 @@ def test_a_database_url_with_a_driver_suffix_is_rejected(variable: str, dsn: str
         ({"ACCESS_TOKEN_LEEWAY_S": "nan"}, "ACCESS_TOKEN_LEEWAY_S must be a number from 0"),
         ({"REFRESH_REUSE_GRACE_S": "61"}, "REFRESH_REUSE_GRACE_S must be a number from 0 to 60"),
         ({"REFRESH_REUSE_GRACE_S": "inf"}, "REFRESH_REUSE_GRACE_S must be a number from 0"),
+        ({"MAX_JPEG_SCANS": "0"}, "MAX_JPEG_SCANS must be >= 1 and <= 10000"),
+        ({"MAX_JPEG_SCANS": "10001"}, "MAX_JPEG_SCANS must be >= 1 and <= 10000"),
     ],
 )
 def test_values_out_of_range_are_rejected_with_the_variable_named(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,6 +11,8 @@ from hypothesis import strategies as st
 from service.tasks.byte_ranges import UNSATISFIABLE, ByteRange, parse_range
 
 N = 102
+#: More digits than ``int()`` converts (4,300).
+HUGE = "9" * 5000
 
 
 @pytest.mark.parametrize(
@@ -37,7 +41,20 @@ N = 102
         ("bytes=\uff11-\uff12", None),  # non-ASCII digits
         ("items=0-5", None),
         ("bytes=0-1,4-5", None),  # several ranges: the whole body (documented)
+        # Positions past every length, too long for int(): read, never a ValueError.
+        (f"bytes={HUGE}-", UNSATISFIABLE),
+        (f"bytes={HUGE}-{HUGE}", UNSATISFIABLE),
+        (f"bytes=0-{HUGE}", ByteRange(0, N, N)),  # clamped to the end
+        (f"bytes=-{HUGE}", ByteRange(0, N, N)),  # a suffix longer than the body
+        (f"bytes={HUGE}-{HUGE[1:]}", None),  # last before first, both huge
+        (f"bytes=1{HUGE}-{HUGE}", None),
+        (f"bytes={'0' * 5000}5-{'0' * 5000}9", ByteRange(5, 10, N)),  # leading zeros
     ],
+    ids=lambda value: (
+        re.sub("[0-9]{20,}", lambda run: f"<{len(run[0])} digits>", value)
+        if isinstance(value, str)
+        else None
+    ),
 )
 def test_each_kind_of_range(header: str | None, expected: object) -> None:
     assert parse_range(header, N) == expected

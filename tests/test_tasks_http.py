@@ -14,7 +14,7 @@ import pytest
 from service.accounts.passwords import Passwords
 from service.app import create_app
 from service.platform.settings import Settings
-from tests.task_images import b64, image_bytes
+from tests.task_images import b64, image_bytes, noisy_bytes
 from tests.test_faults import admin
 
 pytestmark = pytest.mark.integration
@@ -129,7 +129,11 @@ async def test_one_task_is_read_and_listed_newest_first_with_a_cursor(api: Any) 
     assert default["next_cursor"] is None
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "limit=-1", "cursor=abc"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=501", "limit=x", "limit=-1", "limit=" + "9" * 5000, "cursor=abc"],
+    ids=lambda query: query if len(query) < 20 else "limit=<5000 digits>",
+)
 async def test_bad_paging_is_400(api: Any, query: str) -> None:
     alice = await user(api, "alice@example.com")
     response = await api.get(f"/api/tasks/?{query}", headers=alice["headers"])
@@ -388,6 +392,20 @@ async def test_the_task_endpoint_takes_bodies_past_64_kib_up_to_its_own_limit(
     assert len(stored_files(images_dir)) == 1
 
 
+async def test_the_scan_limit_is_configured_with_max_jpeg_scans(
+    empty_db: str, images_dir: Path
+) -> None:
+    env = {"DATABASE_URL": empty_db, "IMAGES_DIR": str(images_dir), "MAX_JPEG_SCANS": "9"}
+    async with client_of(env) as api:
+        alice = await user(api, "alice@example.com")
+        progressive = noisy_bytes("JPEG", size=(16, 16), progressive=True)  # 10 scans
+        refused = await create(api, alice, progressive)
+        assert refused.status_code == 413
+        assert (await refused.get_json())["error"] == "too_many_scans"
+        assert (await create(api, alice, noisy_bytes("JPEG", size=(16, 16)))).status_code == 201
+        assert len(stored_files(images_dir)) == 1
+
+
 RANGE_CASES: list[tuple[str, int, slice | None]] = [
     ("bytes=0-9", 206, slice(0, 10)),
     ("bytes=10-", 206, slice(10, None)),
@@ -401,10 +419,18 @@ RANGE_CASES: list[tuple[str, int, slice | None]] = [
     ("bytes=0-1,4-5", 200, None),
     ("bytes=99999-", 416, None),
     ("bytes=-0", 416, None),
+    # More digits than int() converts (4,300): a position past every length.
+    ("bytes=" + "9" * 5000 + "-", 416, None),
+    ("bytes=0-" + "9" * 5000, 206, slice(0, None)),
+    ("bytes=-" + "9" * 5000, 206, slice(0, None)),
 ]
 
 
-@pytest.mark.parametrize(("header", "status", "part"), RANGE_CASES, ids=[c[0] for c in RANGE_CASES])
+@pytest.mark.parametrize(
+    ("header", "status", "part"),
+    RANGE_CASES,
+    ids=[c[0].replace("9" * 5000, "<5000 nines>") for c in RANGE_CASES],
+)
 async def test_ranges_of_an_image_follow_rfc_9110(
     api: Any, header: str, status: int, part: slice | None
 ) -> None:

@@ -4,6 +4,7 @@ pixel limits, and every pixel decodable."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -21,7 +22,9 @@ from tests.task_images import (
     b64,
     image_bytes,
     many_frames_gif,
+    many_scans_jpeg,
     noisy_bytes,
+    repeat_last_scan,
 )
 
 MIB = 1024 * 1024
@@ -34,6 +37,15 @@ def test_every_allowed_format_is_accepted_with_its_mime_type(kind: str) -> None:
     assert image.data == data
     assert (image.mime_type, image.suffix) == ALLOWED_FORMATS[kind]
     assert (image.width, image.height) == (8, 6)
+
+
+def answer(data: bytes) -> tuple[int, str]:
+    """What ``check_image`` makes of ``data``: (200, "accepted") or the refusal."""
+    try:
+        check_image(data, max_pixels=100_000)
+    except ImageRejected as refused:
+        return refused.status, refused.code
+    return 200, "accepted"
 
 
 def rejected(call: object) -> ImageRejected:
@@ -160,29 +172,33 @@ TRUNCATION_SAMPLES: dict[str, tuple[str, dict[str, object]]] = {
     "TIFF-pages": ("TIFF", {"frames": 3}),
 }
 CUTS = (0.1, 0.25, 0.5, 0.66, 0.8, 0.9, 0.95)
+#: A JPEG's restart markers (``FF D0`` to ``FF D7``), between its restart intervals.
+RESTART_MARKER = re.compile(rb"\xff[\xd0-\xd7]")
 
 
-#: Known gap (issue 19, open): a JPEG with restart markers cut right at a restart interval
-#: is sometimes accepted (random pixels: seen once in CI, not in 8 other runs).
-RESTART_GAP = pytest.mark.xfail(strict=False, reason="JPEG cut at a restart interval (open)")
+def cut_points(data: bytes) -> list[int]:
+    """Where to cut ``data``: at each of :data:`CUTS`, right before, inside and right after
+    every restart marker (libjpeg fills the intervals it misses with grey, warning only),
+    and right before every scan (a progressive JPEG cut there is a whole one of fewer
+    scans): a JPEG cut at any of these once passed for whole."""
+    points = [int(len(data) * kept) for kept in CUTS]
+    for marker in RESTART_MARKER.finditer(data):
+        points += [marker.start(), marker.start() + 1, marker.end()]
+    points += [scan.start() for scan in re.finditer(rb"\xff\xda", data)][1:]
+    return points
 
 
-@pytest.mark.parametrize(
-    "sample",
-    [
-        pytest.param(name, marks=RESTART_GAP) if name == "JPEG-restart-markers" else name
-        for name in TRUNCATION_SAMPLES
-    ],
-)
+@pytest.mark.parametrize("sample", list(TRUNCATION_SAMPLES))
 def test_an_image_cut_short_is_400_even_with_its_end_marker_appended(sample: str) -> None:
     kind, options = TRUNCATION_SAMPLES[sample]
     data = noisy_bytes(kind, **options)  # type: ignore[arg-type]
     assert check_image(data, max_pixels=10_000_000).data == data  # whole: accepted
     end = END_MARKERS.get(kind, b"")
     answers = {}
-    for kept in CUTS:
+    for kept in cut_points(data) if kind in ("JPEG", "MPO") else CUTS:
         for tail in {b"", end}:
-            cut = data[: int(len(data) * kept)] + tail
+            cut = data[:kept] if isinstance(kept, int) else data[: int(len(data) * kept)]
+            cut += tail
             try:
                 check_image(cut, max_pixels=10_000_000)
             except ImageRejected as refused:
@@ -190,6 +206,70 @@ def test_an_image_cut_short_is_400_even_with_its_end_marker_appended(sample: str
             else:
                 answers[kept, tail] = (200, "accepted")
     assert set(answers.values()) == {(400, "invalid_image")}, answers
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"restart_marker_blocks": 1},
+        {"restart_marker_blocks": 3, "progressive": True},
+        {"restart_marker_rows": 1},
+        {"restart_marker_rows": 2, "subsampling": 0},
+    ],
+    ids=repr,
+)
+def test_a_jpeg_cut_at_any_restart_marker_is_400(options: dict[str, object]) -> None:
+    data = noisy_bytes("JPEG", size=(64, 48), **options)  # type: ignore[arg-type]
+    assert check_image(data, max_pixels=100_000).data == data
+    markers = list(RESTART_MARKER.finditer(data))
+    assert len(markers) >= 2
+    answers = {
+        (kept, tail): answer(data[:kept] + tail)
+        for marker in markers
+        for kept in (marker.start(), marker.start() + 1, marker.end())
+        for tail in (b"\xff\xd9", b"")
+    }
+    assert set(answers.values()) == {(400, "invalid_image")}, answers
+
+
+def test_a_jpeg_missing_a_restart_interval_in_its_middle_is_400() -> None:
+    # libjpeg meets RST(n+1) where RSTn should be and fills interval n with grey; the file's
+    # end is whole, so decoding it again with filler before its EOI changes nothing.
+    data = noisy_bytes("JPEG", size=(64, 48), restart_marker_blocks=1)
+    markers = [marker.start() for marker in RESTART_MARKER.finditer(data)]
+    holed = data[: markers[1]] + data[markers[2] :]
+    failure = rejected(lambda: check_image(holed, max_pixels=100_000))
+    assert (failure.status, failure.code) == (400, "invalid_image")
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_a_progressive_jpeg_cut_between_two_scans_is_400(mode: str) -> None:
+    # What is left is a whole progressive JPEG of fewer scans: libjpeg says nothing.
+    picture = Image.frombytes("RGB", (64, 48), bytes(range(256)) * 36).convert(mode)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", progressive=True)
+    data = buffer.getvalue()
+    assert check_image(data, max_pixels=100_000).data == data
+    scans = [scan.start() for scan in re.finditer(rb"\xff\xda", data)]
+    answers = {
+        kept: answer(data[:kept] + b"\xff\xd9")
+        for scan in scans[1:]
+        for kept in (scan, scan + 1)  # before its marker, or inside it: FF FF D9
+    }
+    assert set(answers.values()) == {(400, "invalid_image")}, (scans, answers)
+
+
+def test_a_baseline_jpeg_cut_in_its_last_bytes_is_400() -> None:
+    # The filler decoded in place of libjpeg's zero bits must not decode like them: a
+    # regular filler (00 01 02 ...) did, for a cut within the last ~40 bytes.
+    for _ in range(3):
+        data = noisy_bytes("JPEG", size=(64, 48))
+        assert check_image(data, max_pixels=100_000).data == data
+        answers = {
+            len(data) - kept: answer(data[:kept] + b"\xff\xd9")
+            for kept in range(len(data) - 64, len(data) - 2)
+        }
+        assert set(answers.values()) == {(400, "invalid_image")}, answers
 
 
 def test_a_jpeg_cut_in_half_with_ff_d9_appended_is_400() -> None:
@@ -208,6 +288,10 @@ def test_a_jpeg_cut_in_half_with_ff_d9_appended_is_400() -> None:
         {"optimize": True},
         {"progressive": True, "optimize": True, "quality": 30},
         {"restart_marker_blocks": 1},
+        {"restart_marker_blocks": 3, "progressive": True},
+        {"restart_marker_rows": 1},
+        {"restart_marker_blocks": 2, "subsampling": 0},
+        {"restart_marker_rows": 1, "subsampling": 1, "progressive": True},
         {"subsampling": 0},
         {"subsampling": 2, "quality": 100},
     ],
@@ -251,3 +335,43 @@ def test_the_frame_limit_holds_for_every_animated_format(kind: str) -> None:
     assert check_image(data, max_pixels=1000, max_frames=4).format == kind
     failure = rejected(lambda: check_image(data, max_pixels=1000, max_frames=3))
     assert (failure.status, failure.code) == (413, "too_many_frames")
+
+
+def test_more_scans_than_allowed_is_413_without_decoding_them() -> None:
+    data = many_scans_jpeg(16, 101)
+    assert check_image(data, max_pixels=1000, max_scans=101).format == "JPEG"
+    failure = rejected(lambda: check_image(data, max_pixels=1000, max_scans=100))
+    assert (failure.status, failure.code) == (413, "too_many_scans")
+    assert "MAX_JPEG_SCANS" in failure.detail
+    # 5,000 scans of 2000x2000 pixels: libjpeg would take 15 s or more; refused by the
+    # default limit (100) before Pillow decodes a block.
+    bomb = many_scans_jpeg(2000, 5000)
+    assert len(bomb) < 200_000
+    failure = rejected(lambda: check_image(bomb, max_pixels=40_000_000))
+    assert (failure.status, failure.code) == (413, "too_many_scans")
+
+
+def test_whole_progressive_jpegs_of_every_mode_are_within_the_default_scan_limit() -> None:
+    for mode in ("RGB", "L", "CMYK"):
+        data = noisy_bytes("JPEG", size=(40, 30), progressive=True)
+        assert check_image(data, max_pixels=10_000).data == data
+        buffer = io.BytesIO()
+        Image.new("RGB", (40, 30)).convert(mode).save(buffer, format="JPEG", progressive=True)
+        assert check_image(buffer.getvalue(), max_pixels=10_000).format == "JPEG"
+
+
+def test_the_scan_limit_holds_for_every_picture_of_an_mpo() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(
+        buffer,
+        format="MPO",
+        save_all=True,
+        append_images=[Image.new("RGB", (16, 16))],
+        progressive=True,
+    )
+    whole = buffer.getvalue()
+    assert check_image(whole, max_pixels=10_000).format == "MPO"
+    # The second picture's last scan repeated: the first picture has its 10 scans only.
+    bomb = repeat_last_scan(whole, 200)
+    failure = rejected(lambda: check_image(bomb, max_pixels=10_000))
+    assert (failure.status, failure.code) == (413, "too_many_scans")

@@ -73,6 +73,9 @@ class Settings:
     #: The most frames (an animation) or pages (a TIFF) an image may have: each one costs
     #: decoder time however small it is (300,000 frames of 1x1 pixels fit in 4.5 MB).
     max_image_frames: int = 1000
+    #: The most scans a JPEG picture may have: each one is a pass of the decoder over every
+    #: block, and a scan can be a few bytes (real progressive JPEGs have about 10).
+    max_jpeg_scans: int = 100
     #: Redis (the response cache, notices between workers); None: ``serve`` starts an
     #: embedded Redis-compatible server (valkey) in ``DATA_DIR``/valkey.
     redis_url: str | None = None
@@ -113,6 +116,7 @@ class Settings:
         _check_range("MAX_IMAGE_BYTES", self.max_image_bytes, 1, MAX_IMAGE_BYTES)
         _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, MAX_IMAGE_PIXELS)
         _check_range("MAX_IMAGE_FRAMES", self.max_image_frames, 1, MAX_IMAGE_FRAMES)
+        _check_range("MAX_JPEG_SCANS", self.max_jpeg_scans, 1, MAX_JPEG_SCANS)
         if not (
             math.isfinite(self.access_token_leeway_s) and 0 <= self.access_token_leeway_s <= 300
         ):
@@ -218,6 +222,7 @@ class Settings:
             max_image_bytes=int(_number(env, "MAX_IMAGE_BYTES", 10 * 1024 * 1024, integer=True)),
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, integer=True)),
             max_image_frames=int(_number(env, "MAX_IMAGE_FRAMES", 1000, integer=True)),
+            max_jpeg_scans=int(_number(env, "MAX_JPEG_SCANS", 100, integer=True)),
             redis_url=redis_url,
             search_config=Path(env["SEARCH_CONFIG"]) if env.get("SEARCH_CONFIG") else None,
             register_rate_limit=(
@@ -240,6 +245,8 @@ MAX_IMAGE_BYTES = 256 * 1024 * 1024
 MAX_IMAGE_PIXELS = 178_956_970
 #: Frames per image, at most: past this an image's frames alone take seconds to decode.
 MAX_IMAGE_FRAMES = 100_000
+#: Scans per JPEG picture, at most: 10,000 scans of a 40 M pixel picture take minutes.
+MAX_JPEG_SCANS = 10_000
 #: Connections per HTTP source and worker: each one is a file descriptor.
 MAX_HTTP_CONNECTIONS = 10_000
 
@@ -252,6 +259,7 @@ _VARIABLES = (
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_PIXELS",
     "MAX_IMAGE_FRAMES",
+    "MAX_JPEG_SCANS",
     "REDIS_URL",
     "SEARCH_CONFIG",
     "REGISTER_RATE_LIMIT",

@@ -9,6 +9,11 @@ Pure: the header and the length in, what to send out. Three answers:
   it, a suffix range (``-500``, the last 500 bytes) resolved;
 - :data:`UNSATISFIABLE`: ``416`` with ``Content-Range: bytes */<length>``: the first
   position is at or past the end, or a suffix of 0 bytes.
+
+A position may have any number of digits (``1*DIGIT``). One past every length (more than
+18 digits, leading zeros aside) is not given to ``int()``, which refuses more than 4,300
+digits: such a first position is past the end (``416``), such a last position or suffix
+reaches the end.
 """
 
 from __future__ import annotations
@@ -56,17 +61,39 @@ def parse_range(header: str | None, length: int) -> ByteRange | Literal["unsatis
     if not first:  # a suffix range: the last <last> bytes
         if not last:
             return None
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or length == 0:
             return UNSATISFIABLE
         return ByteRange(max(0, length - suffix), length, length)
-    start = int(first)
-    if last and int(last) < start:
+    if last and _before(last, first):
         return None  # invalid, so the header is ignored (§14.1.1)
+    start = _position(first)
     if start >= length:
         return UNSATISFIABLE
-    stop = length if not last else min(int(last) + 1, length)
+    stop = length if not last else min(_position(last) + 1, length)
     return ByteRange(start, stop, length)
+
+
+#: The digits of a position read as a number, at most; a longer one is past every length
+#: (a representation's length is far below 10**18 bytes).
+_MAX_DIGITS = 18
+_PAST_EVERY_LENGTH = 10**_MAX_DIGITS
+
+
+def _significant(digits: str) -> str:
+    return digits.lstrip("0") or "0"
+
+
+def _position(digits: str) -> int:
+    """The value of ``digits``, or :data:`_PAST_EVERY_LENGTH` for any number above it."""
+    significant = _significant(digits)
+    return int(significant) if len(significant) <= _MAX_DIGITS else _PAST_EVERY_LENGTH
+
+
+def _before(digits: str, other: str) -> bool:
+    """``digits`` is a smaller number than ``other``, however many digits either has."""
+    a, b = _significant(digits), _significant(other)
+    return (len(a), a) < (len(b), b)
 
 
 def _digits(text: str, *, allow_empty: bool) -> bool:

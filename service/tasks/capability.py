@@ -36,5 +36,11 @@ CAPABILITY = Capability(
     json_paths=("/api/",),
     body_limits=body_limits,
     background=("sweep",),
-    settings=("IMAGES_DIR", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_IMAGE_FRAMES"),
+    settings=(
+        "IMAGES_DIR",
+        "MAX_IMAGE_BYTES",
+        "MAX_IMAGE_PIXELS",
+        "MAX_IMAGE_FRAMES",
+        "MAX_JPEG_SCANS",
+    ),
 )

@@ -11,13 +11,20 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .gif_blocks import TooManyFramesError, count_gif_frames
+from .jpeg_scans import (
+    DEFAULT_MAX_SCANS,
+    JpegCutShortError,
+    TooManyScansError,
+    count_jpeg_scans,
+)
 
 __all__ = [
     "ALLOWED_FORMATS",
     "DEFAULT_MAX_FRAMES",
+    "DEFAULT_MAX_SCANS",
     "CheckedImage",
     "ImageRejected",
     "check_image",
@@ -95,7 +102,11 @@ def decode_base64(text: str, *, max_bytes: int) -> bytes:
 
 
 def check_image(
-    data: bytes, *, max_pixels: int, max_frames: int = DEFAULT_MAX_FRAMES
+    data: bytes,
+    *,
+    max_pixels: int,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    max_scans: int = DEFAULT_MAX_SCANS,
 ) -> CheckedImage:
     """``data`` as an image of an allowed format: its header is read, its size checked
     against ``max_pixels`` before anything is decoded, then ``verify()`` checks its
@@ -103,8 +114,11 @@ def check_image(
     frame's size counted before it is decoded, so a truncated or corrupt file is refused and
     no frame can make the decoded total exceed ``max_pixels``. At most ``max_frames``
     frames (pages) are decoded: one more is a 413 (a GIF's are counted before anything is
-    decoded). A JPEG that ends early is refused too (see :func:`_jpeg_ends_early`). CPU and
-    memory: call it in a thread, a few at a time."""
+    decoded). A JPEG picture of more than ``max_scans`` scans is a 413 too, found before it
+    is decoded (:mod:`~service.tasks.jpeg_scans`). A JPEG that ends early is refused (a
+    scan short of restart markers, see :mod:`~service.tasks.jpeg_scans`; its last scan cut
+    short, see :func:`_jpeg_ends_early`). CPU and memory: call it in a thread, a few at a
+    time."""
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; Pillow's warning would only add noise.
@@ -124,13 +138,21 @@ def check_image(
                     count_gif_frames(data, max_frames=max_frames)
                 probe.verify()
             with Image.open(io.BytesIO(data)) as image:
-                _decode_frames(image, max_pixels, max_frames)
+                jpeg = data if kind in ("JPEG", "MPO") else None
+                _decode_frames(image, max_pixels, max_frames, jpeg, max_scans)
                 if kind in ("JPEG", "MPO") and _jpeg_ends_early(data, image):
                     raise ImageRejected(400, "invalid_image", "image: corrupt or truncated")
     except ImageRejected:
         raise
     except TooManyFramesError:
         raise _too_many_frames(max_frames) from None
+    except TooManyScansError:
+        raise ImageRejected(
+            413, "too_many_scans", f"image: more than {max_scans} scans (MAX_JPEG_SCANS)"
+        ) from None
+    except JpegCutShortError as exc:
+        logger.debug("image refused as corrupt: %s", exc)
+        raise ImageRejected(400, "invalid_image", "image: corrupt or truncated") from None
     except Image.DecompressionBombError:
         raise ImageRejected(
             413, "image_too_large", f"image: more than {max_pixels} pixels (MAX_IMAGE_PIXELS)"
@@ -150,11 +172,14 @@ def check_image(
     return CheckedImage(data, kind, mime_type, suffix, width, height)
 
 
-def _decode_frames(image: Image.Image, max_pixels: int, max_frames: int) -> None:
+def _decode_frames(
+    image: Image.Image, max_pixels: int, max_frames: int, jpeg: bytes | None, max_scans: int
+) -> None:
     """Decode every frame (an animation) or page (a TIFF), which may differ in size: each
     one's pixels count, checked before it is decoded. Frames are reached one ``seek`` at a
     time (never ``n_frames``, which walks them all first), so at most ``max_frames`` are
-    touched."""
+    touched. With ``jpeg`` (the file's bytes: a JPEG, or an MPO of several), each picture's
+    scans are counted and its restart markers checked before it is decoded."""
     pixels = 0
     frame = 0
     while True:
@@ -166,6 +191,11 @@ def _decode_frames(image: Image.Image, max_pixels: int, max_frames: int) -> None
                 f"image: more than {max_pixels} pixels in its"
                 f" {frame + 1} frames (MAX_IMAGE_PIXELS)",
             )
+        if jpeg is not None:
+            # The tile's offset is where libjpeg starts reading: the picture's SOI.
+            tile = image.tile if isinstance(image, ImageFile.ImageFile) else []
+            start = tile[0][2] if tile else 0
+            count_jpeg_scans(jpeg, max_scans=max_scans, start=start)
         image.load()
         try:
             image.seek(frame + 1)
@@ -182,8 +212,16 @@ def _too_many_frames(max_frames: int) -> ImageRejected:
     )
 
 
-#: Entropy-coded bytes no JPEG needs: 255 distinct values, never 0xFF (a marker's start).
-_FILLER = bytes(range(255)) * 4
+def _filler(seed: bytes) -> bytes:
+    """1,020 bytes that look random, never ``00`` or ``FF`` (a marker's start)."""
+    stream = b"".join(hashlib.sha256(seed + bytes([index])).digest() for index in range(40))
+    return bytes(byte for byte in stream if byte not in (0x00, 0xFF))[:1020]
+
+
+#: Entropy-coded bytes no JPEG needs. Random-looking: a regular pattern (``00 01 02 ...``,
+#: mostly zero bits) decodes as libjpeg's zero bits do often enough to hide a cut (a
+#: baseline JPEG cut in its last ~40 bytes, with ``FF D9`` appended, passed for whole).
+_FILLER = _filler(b"jpeg filler")
 
 
 def _jpeg_ends_early(data: bytes, decoded: Image.Image) -> bool:
@@ -196,7 +234,9 @@ def _jpeg_ends_early(data: bytes, decoded: Image.Image) -> bool:
     So the file is decoded again with filler bytes put in front of that marker: a whole scan
     never reads them (libjpeg skips extraneous bytes before a marker), so the pixels are the
     same; a scan cut short reads them instead of zeros, and the pixels differ. ``decoded``
-    is the last frame, loaded; the filler goes into the last frame's last scan."""
+    is the last frame, loaded; the filler goes into the last frame's last scan. (A file cut
+    at a restart marker or between two scans, whose last scan is whole, is found before it
+    is decoded: :mod:`~service.tasks.jpeg_scans`.)"""
     end = _last_scan_end(data)
     if end is None:
         return False

@@ -9,7 +9,13 @@ from pathlib import Path
 import trio
 
 from .image_files import ImageFiles, new_key
-from .images import DEFAULT_MAX_FRAMES, CheckedImage, check_image, decode_base64
+from .images import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_SCANS,
+    CheckedImage,
+    check_image,
+    decode_base64,
+)
 from .store import NewTask, Task, TaskStore, UnknownUserError
 
 __all__ = ["MAX_META_CHARS", "InvalidTaskError", "TaskService"]
@@ -33,6 +39,7 @@ class TaskService:
     max_image_bytes: int
     max_image_pixels: int
     max_image_frames: int = DEFAULT_MAX_FRAMES
+    max_jpeg_scans: int = DEFAULT_MAX_SCANS
     decoding: trio.CapacityLimiter = field(
         default_factory=lambda: trio.CapacityLimiter(DECODING_AT_ONCE)
     )
@@ -105,7 +112,12 @@ class TaskService:
 
     def _checked(self, image_base64: str) -> CheckedImage:
         data = decode_base64(image_base64, max_bytes=self.max_image_bytes)
-        return check_image(data, max_pixels=self.max_image_pixels, max_frames=self.max_image_frames)
+        return check_image(
+            data,
+            max_pixels=self.max_image_pixels,
+            max_frames=self.max_image_frames,
+            max_scans=self.max_jpeg_scans,
+        )
 
 
 def check_meta(meta: str) -> None:
