@@ -259,6 +259,22 @@ async def test_a_deleted_users_tokens_and_new_log_ins_are_refused() -> None:
         await refresh.issue(7, 30 * DAY)
 
 
+async def test_a_log_in_checked_against_a_password_changed_since_is_refused() -> None:
+    """The log-in checked the old password, the password changed (revoking the user's
+    tokens), then the log-in asks for its token: refused; the new password's is issued."""
+    store = InMemoryRefreshStore()
+    store.password_hashes[7] = "old hash"
+    refresh = RefreshTokens(store, clock=Clock())
+    before = await refresh.issue(7, 30 * DAY, password_hash="old hash")
+    await store.change_password(7, "new hash")
+    with pytest.raises(InvalidRefreshTokenError, match="password changed"):
+        await refresh.issue(7, 30 * DAY, password_hash="old hash")
+    with pytest.raises(InvalidRefreshTokenError):
+        await refresh.rotate(before, 30 * DAY)  # revoked by the change
+    fresh = await refresh.issue(7, 30 * DAY, password_hash="new hash")
+    assert (await refresh.rotate(fresh, 30 * DAY))[0] == 7
+
+
 async def test_a_record_of_an_earlier_version_without_a_family_still_rotates() -> None:
     store = InMemoryRefreshStore()
     refresh = RefreshTokens(store, clock=Clock())
