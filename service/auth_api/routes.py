@@ -75,6 +75,9 @@ class SettingsForm(CsrfForm):
 
 
 def unauthorized(detail: str, headers: dict[str, str] | None = None) -> ApiError:
+    """A 401 ``unauthorized``. A bad refresh token (unknown, malformed, spent, revoked,
+    expired, its user gone) gets it too, with ``INVALID_TOKEN``, as a bad access token does:
+    401 is this API's contract, where RFC 6749 5.2 would answer 400 ``invalid_grant``."""
     return ApiError(error("unauthorized", detail, 401, headers))
 
 
@@ -220,7 +223,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
                 body["refresh_token"], state.lifetimes.refresh_s
             )
         except InvalidRefreshTokenError as exc:
-            raise unauthorized(str(exc)) from None
+            raise unauthorized(str(exc), INVALID_TOKEN) from None
         return json_response(pair(user_id, new_token))
 
     @route("/api/logout/", ["POST"])
@@ -232,7 +235,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         try:
             await refresh_tokens().revoke(body["refresh_token"])
         except InvalidRefreshTokenError as exc:
-            raise unauthorized(str(exc)) from None
+            raise unauthorized(str(exc), INVALID_TOKEN) from None
         return json_response({"success": "User logged out."})
 
     @route("/api/me/", ["GET", "PUT"])
