@@ -37,10 +37,10 @@ class AccessTokens:
     ``iat``, ``exp`` and ``iss``. The times keep the fraction of a second (RFC 7519's
     NumericDate may have one; to :data:`TICK_S`, below the clock): with whole seconds a
     token issued late in a second died up to 1 s before the ``expires_in`` of its response
-    said. Verifying checks the signature, the issuer and the expiry
-    (``leeway_s``, 0 by default: the token lives exactly its lifetime; more only for
-    clocks of several hosts apart) and nothing else: no database call, so a user deleted or
-    logged out keeps access until the token expires, at most its lifetime.
+    said. Verifying checks the signature, the issuer and the expiry (``leeway_s``, 0 by
+    default: the token lives exactly its lifetime; more only for clocks of several hosts
+    apart) and nothing else: no database call, so a user deleted or logged out keeps
+    access until the token expires, at most its lifetime.
     """
 
     def __init__(

@@ -79,7 +79,8 @@ async def _add_family(
 ) -> str | None:
     try:
         async with engine.begin() as conn:
-            # FOR SHARE, not KEY SHARE: any update of the row waits (a new password is no key).
+            # FOR SHARE, not KEY SHARE: every update of the row waits for this step, also one
+            # that changes no key and locks nothing first (as a new password could).
             user = await conn.execute(
                 text("SELECT password_hash FROM accounts_users WHERE id = :u FOR SHARE"),
                 {"u": record.user_id},
