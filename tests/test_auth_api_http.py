@@ -4,6 +4,7 @@ and every error of the contract."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,11 +15,15 @@ import trio
 from service.accounts.passwords import Passwords
 from service.app import create_app
 from service.auth_api.access_tokens import AccessTokens
+from service.auth_api.refresh_tokens import hash_refresh_token
 from service.platform.settings import Settings
+
+from .test_faults import admin
 
 pytestmark = pytest.mark.integration
 
 EMAIL, PASSWORD = "user@example.com", "correct horse"
+INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
 
 
 @pytest.fixture
@@ -76,8 +81,7 @@ async def test_the_whole_flow(api: Any) -> None:
         api, "/api/refresh/", {"refresh_token": fresh["refresh_token"]}
     )
     assert status == 401
-    # Not a Bearer-protected route (the token is in the body): the plain challenge.
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN  # as for a bad access token
 
 
 async def test_paths_work_without_their_trailing_slash(api: Any) -> None:
@@ -99,6 +103,51 @@ async def test_a_reused_refresh_token_is_401_and_revokes_its_family(api: Any) ->
     assert body["error"] == "unauthorized"
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert (await post(api, "/api/refresh/", {"refresh_token": fresh["refresh_token"]}))[0] == 401
+
+
+async def bad_refresh_token(api: Any, dsn: str, case: str, path: str) -> str:
+    """A refresh token that ``path`` must refuse, of the kind ``case`` names."""
+    if case == "malformed":
+        return "not a refresh token"
+    if case == "unknown":
+        return str(uuid.uuid4())
+    token = (await logged_in(api))["refresh_token"]
+    if case == "expired":
+        async with admin(dsn) as conn:
+            await conn.execute(
+                "UPDATE auth_refresh_tokens SET expires_at = now() - interval '1 second'"
+                f" WHERE token_hash = '{hash_refresh_token(token)}'"
+            )
+    elif case == "logged out":
+        assert (await post(api, "/api/logout/", {"refresh_token": token}))[0] == 200
+    elif case == "reused":  # spent, and presented again past the grace window (0.1 s here)
+        assert (await post(api, "/api/refresh/", {"refresh_token": token}))[0] == 200
+        await trio.sleep(0.2)
+        if path == "/api/logout/":
+            # A log-out with a spent token is honoured (it ends its log-in): here the reuse
+            # was caught on a refresh first, and the token comes back to log out.
+            assert (await post(api, "/api/refresh/", {"refresh_token": token}))[0] == 401
+    elif case == "orphaned":
+        async with admin(dsn) as conn:
+            await conn.execute("DELETE FROM accounts_users")
+    return token
+
+
+@pytest.mark.parametrize("path", ["/api/refresh/", "/api/logout/"])
+@pytest.mark.parametrize(
+    "case", ["malformed", "unknown", "expired", "logged out", "reused", "orphaned"]
+)
+async def test_a_bad_refresh_token_is_401_with_the_invalid_token_challenge(
+    api: Any, empty_db: str, path: str, case: str
+) -> None:
+    """401 (the API's contract, rather than RFC 6749 5.2's 400 invalid_grant) with the
+    challenge of a bad access token, ``error="invalid_token"`` (RFC 6750 3.1), whatever is
+    wrong with the token."""
+    token = await bad_refresh_token(api, empty_db, case, path)
+    status, body, response = await post(api, path, {"refresh_token": token})
+    assert status == 401
+    assert body["error"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN
 
 
 async def test_two_concurrent_refreshes_exactly_one_succeeds(api: Any) -> None:

@@ -1,13 +1,14 @@
 """Refresh-token rotation under races, on the real service with 2 workers (issue 19).
 
-Each test runs many trials; in each, 4 actors send their requests at once (released by one
-event, on connections opened beforehand). The figures before and after the fix are in
-docs/auth-api.md.
+Each test runs many trials; in each, 4 actors (5 in the password race) send their requests
+at once (released by one event, on connections opened beforehand). The figures before and
+after the fix are in docs/auth-api.md.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -25,10 +26,13 @@ pytestmark = pytest.mark.integration
 TRIALS = 20
 PARALLEL_TRIALS = 40
 DELETION_TRIALS = 30
+PASSWORD_TRIALS = 20
 #: The service's grace window for a parallel loser (the default is longer: a shorter one
 #: keeps the reuse test short; the losers of a race arrive within milliseconds).
 GRACE_S = 2.0
 PASSWORD = "correct horse"
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +226,92 @@ async def test_refresh_racing_the_accounts_deletion_is_401_never_500(service_url
         assert not failures, (
             f"{failed}/{DELETION_TRIALS} trials had a refresh answer {dict(failures)}"
         )
+
+
+def client_from(url: str, address: str) -> httpx.AsyncClient:
+    """A client whose connections come from ``address`` (a loopback address of its own): the
+    log-in throttle counts failures per client address, and these tests fail many log-ins."""
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    transport = httpx.AsyncHTTPTransport(local_address=address, limits=limits)
+    return httpx.AsyncClient(base_url=url, timeout=30, transport=transport)
+
+
+async def csrf_of(browser: httpx.AsyncClient, path: str) -> str:
+    page = await browser.get(path, headers=BROWSER)
+    assert page.status_code == 200, page.text
+    match = CSRF.search(page.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+async def test_a_log_in_racing_a_new_password_leaves_no_live_token(service_url: str) -> None:
+    """A new user per trial: 4 API log-ins with the old password while the user sets a new
+    password on the web edit page. The log-ins are released spread over the time the last
+    trial's change took: each checks the password, which costs about half of that, so most
+    check it before the change commits and store their token after. Once the change has
+    answered, no refresh token that a log-in with the old password obtained may refresh: a
+    log-in that checked the password before the change and stored its token after it must
+    be refused. 5 actors x PASSWORD_TRIALS trials. The trials that hit the window are
+    counted too (a 401 saying the password changed during the log-in; before the fix, a
+    live token): a run that never hit it proves nothing, and fails."""
+    live, refused = 0, 0
+    change_s = 0.4  # how long a password change takes (two password hashes): measured below
+    for trial in range(PASSWORD_TRIALS):
+        email = f"password-race{trial}@example.com"
+        address = f"127.0.0.{10 + trial}"
+        async with (
+            client_from(service_url, address) as client,
+            client_from(service_url, address) as browser,
+        ):
+            user_id = await register(client, email)
+            signed_in = await browser.post(
+                "/login",
+                data={
+                    "csrf_token": await csrf_of(browser, "/login"),
+                    "email": email,
+                    "password": PASSWORD,
+                    "next": "",
+                },
+                headers=BROWSER,
+            )
+            assert signed_in.status_code == 302, signed_in.text
+            edit = f"/users/{user_id}/edit"
+            form = {
+                "csrf_token": await csrf_of(browser, edit),
+                "email": email,
+                "username": "",
+                "current_password": PASSWORD,
+                "new_password": "a brand new password",
+            }
+            await warm(client, 4)
+            await warm(browser, 1)
+            issued: list[str] = []
+            mid_change: list[str] = []
+            took: list[float] = []
+
+            async def log_in(k: int) -> None:
+                await trio.sleep(change_s * (0.35 + 0.2 * k))  # noqa: B023
+                body = {"email": email, "password": PASSWORD}  # noqa: B023
+                answer = await client.post("/api/login/", json=body)
+                assert answer.status_code in (200, 401), answer.text
+                if answer.status_code == 200:
+                    issued.append(answer.json()["refresh_token"])  # noqa: B023
+                elif "during the log-in" in answer.json()["detail"]:
+                    mid_change.append(answer.json()["detail"])  # noqa: B023
+
+            async def change_password() -> None:
+                started = trio.current_time()
+                answer = await browser.post(edit, data=form, headers=BROWSER)  # noqa: B023
+                assert answer.status_code == 302, answer.text
+                took.append(trio.current_time() - started)  # noqa: B023
+
+            await at_once([change_password, *(functools.partial(log_in, k) for k in range(4))])
+            alive = [token for token in issued if (await refresh(client, token)).status_code == 200]
+            change_s = took[0]
+            live += bool(alive)
+            refused += bool(mid_change)
+    assert live == 0, (
+        f"{live}/{PASSWORD_TRIALS} trials left a log-in of the old password alive"
+        f" ({refused} trials refused one)"
+    )
+    assert refused > 0, "no trial hit the window: the race was not exercised"

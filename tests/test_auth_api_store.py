@@ -187,3 +187,62 @@ async def test_a_deleted_users_tokens_and_new_log_ins_are_refused_not_errors(
             await refresh.rotate(token, 30 * DAY)
         with pytest.raises(InvalidRefreshTokenError, match="no longer exists"):
             await refresh.issue(user.id, 30 * DAY)
+
+
+async def test_a_log_in_checked_before_a_new_password_gets_no_token_after_it(
+    empty_db: str,
+) -> None:
+    """A log-in read the user and checked the old password; then the password changed (which
+    revoked every token of the user); then the log-in stores its token: refused, or that
+    token would outlive the change. A log-in with the new password works."""
+    async with open_database(empty_db, user="tests") as database:
+        users = UserStore(database, revokers=[revoke_user_families])
+        account = await users.create("race@example.com", "r", "old hash")
+        refresh = RefreshTokens(PgRefreshStore(database))
+        checked = await users.by_email("race@example.com")  # what the log-in verified
+        assert checked is not None
+        changed = await users.update(  # the pause between the check and the issue
+            account,
+            account.id,
+            email=account.email,
+            username=account.username,
+            is_admin=None,
+            password_hash="new hash",
+        )
+        with pytest.raises(InvalidRefreshTokenError, match="password changed"):
+            await refresh.issue(checked.id, 30 * DAY, password_hash=checked.password_hash)
+        async with admin(empty_db) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM auth_refresh_tokens") == 0
+        token = await refresh.issue(changed.id, 30 * DAY, password_hash=changed.password_hash)
+        assert (await refresh.rotate(token, 30 * DAY))[0] == account.id
+
+
+async def test_a_log_in_waits_for_a_password_change_in_flight_and_then_is_refused(
+    empty_db: str,
+) -> None:
+    """The password change holds the user's row (updated, not yet committed) when the log-in
+    stores its token: the log-in waits for the commit, then sees the new password."""
+    async with open_database(empty_db, user="tests") as database:
+        account = await UserStore(database).create("wait@example.com", "w", "old hash")
+        refresh = RefreshTokens(PgRefreshStore(database))
+        outcome: list[str] = []
+
+        async def log_in() -> None:
+            try:
+                await refresh.issue(account.id, 30 * DAY, password_hash="old hash")
+            except InvalidRefreshTokenError as exc:
+                outcome.append(str(exc))
+            else:
+                outcome.append("issued")
+
+        # The change commits as its block ends, before the nursery waits for the log-in.
+        async with admin(empty_db) as conn, trio.open_nursery() as nursery, conn.transaction():
+            await conn.execute(
+                "UPDATE accounts_users SET password_hash = 'new hash',"
+                f" session_version = session_version + 1 WHERE id = {account.id}"
+            )
+            nursery.start_soon(log_in)
+            await trio.sleep(0.5)
+            assert outcome == []  # waiting for the change's commit
+        assert len(outcome) == 1
+        assert "password changed" in outcome[0]

@@ -62,6 +62,42 @@ def test_an_access_token_lives_exactly_its_lifetime_plus_a_leeway_of_0_by_defaul
         tokens.verify(token)
 
 
+@pytest.mark.parametrize("fraction_s", [0.0, 0.3, 0.999])
+@pytest.mark.parametrize("lifetime_s", [30.0, 30.7])
+def test_an_access_token_lives_the_expires_in_it_is_issued_with_whatever_the_fraction_of_a_second(
+    fraction_s: float, lifetime_s: float
+) -> None:
+    """Issued at t (late in its second, too): still accepted at t + expires_in - 2 ms, refused
+    from t + lifetime on (no leeway). Whole-second times made it die up to 1 s early."""
+    clock = Clock()
+    clock.now += fraction_s
+    issued_at = clock.now
+    tokens = AccessTokens(SECRET, clock=clock)
+    token = tokens.issue(7, lifetime_s)
+    expires_in = tokens.seconds(lifetime_s)  # what the token response says
+    assert expires_in == 30
+    clock.now = issued_at + expires_in - 0.002
+    claims = tokens.verify(token)
+    assert claims.user_id == 7
+    assert claims.expires_at - claims.issued_at == expires_in  # exactly
+    assert issued_at - 0.001 < claims.issued_at <= issued_at
+    clock.now = issued_at + lifetime_s
+    with pytest.raises(InvalidAccessTokenError, match="expired"):
+        tokens.verify(token)
+
+
+@pytest.mark.parametrize(
+    "time_claim",
+    [{"exp": float("nan")}, {"exp": float("inf")}, {"iat": float("-inf")}, {"exp": True}],
+)
+def test_an_access_token_with_times_that_are_no_numbers_is_refused(
+    time_claim: dict[str, object],
+) -> None:
+    tokens = AccessTokens(SECRET, clock=Clock())
+    with pytest.raises(InvalidAccessTokenError, match="malformed times"):
+        tokens.verify(jwt.encode(claims(**time_claim), SECRET))
+
+
 @pytest.mark.parametrize(
     "forge",
     [
@@ -255,6 +291,22 @@ async def test_a_deleted_users_tokens_and_new_log_ins_are_refused() -> None:
         await refresh.rotate(token, 30 * DAY)
     with pytest.raises(InvalidRefreshTokenError, match="no longer exists"):
         await refresh.issue(7, 30 * DAY)
+
+
+async def test_a_log_in_checked_against_a_password_changed_since_is_refused() -> None:
+    """The log-in checked the old password, the password changed (revoking the user's
+    tokens), then the log-in asks for its token: refused; the new password's is issued."""
+    store = InMemoryRefreshStore()
+    store.password_hashes[7] = "old hash"
+    refresh = RefreshTokens(store, clock=Clock())
+    before = await refresh.issue(7, 30 * DAY, password_hash="old hash")
+    await store.change_password(7, "new hash")
+    with pytest.raises(InvalidRefreshTokenError, match="password changed"):
+        await refresh.issue(7, 30 * DAY, password_hash="old hash")
+    with pytest.raises(InvalidRefreshTokenError):
+        await refresh.rotate(before, 30 * DAY)  # revoked by the change
+    fresh = await refresh.issue(7, 30 * DAY, password_hash="new hash")
+    assert (await refresh.rotate(fresh, 30 * DAY))[0] == 7
 
 
 async def test_a_record_of_an_earlier_version_without_a_family_still_rotates() -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..platform.database import Database
-from .refresh_tokens import Change, Decide, RefreshRecord
+from .refresh_tokens import PASSWORD_CHANGED, USER_GONE, Change, Decide, RefreshRecord
 
 __all__ = ["PgRefreshStore", "revoke_user_families"]
 
@@ -27,15 +27,22 @@ class PgRefreshStore:
     waits for the step, or the step for the deletion, and then finds no user) and the
     family's row (``FOR UPDATE``: rotations, log-outs and revocations of one family run one
     at a time), then reads the record afresh. The same order everywhere (a deletion and a
-    password change lock the user's row first too) leaves no room for a deadlock. Times are
-    stored as ``timestamptz`` and handled as epoch seconds.
+    password change lock the user's row first too) leaves no room for a deadlock.
+
+    ``add_family`` (a log-in) locks the user's row ``FOR SHARE`` and reads its password
+    hash: a change of the row (a new password, with its revocation of the user's families;
+    a deletion) waits until the new family is committed and so revokes or deletes it too,
+    or the log-in waits for the change and then reads the new password, and refuses. Times
+    are stored as ``timestamptz`` and handled as epoch seconds.
     """
 
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def add_family(self, record: RefreshRecord) -> bool:
-        return await self._database.run(_add_family(self._database.engine, record))
+    async def add_family(
+        self, record: RefreshRecord, password_hash: str | None = None
+    ) -> str | None:
+        return await self._database.run(_add_family(self._database.engine, record, password_hash))
 
     async def change(self, token_hash: str, decide: Decide) -> Change:
         return await self._database.run(_change(self._database.engine, token_hash, decide))
@@ -67,17 +74,30 @@ async def revoke_user_families(conn: AsyncConnection, user_id: int) -> None:
     )
 
 
-async def _add_family(engine: AsyncEngine, record: RefreshRecord) -> bool:
+async def _add_family(
+    engine: AsyncEngine, record: RefreshRecord, password_hash: str | None
+) -> str | None:
     try:
         async with engine.begin() as conn:
+            # FOR SHARE, not KEY SHARE: every update of the row waits for this step, also one
+            # that changes no key and locks nothing first (as a new password could).
+            user = await conn.execute(
+                text("SELECT password_hash FROM accounts_users WHERE id = :u FOR SHARE"),
+                {"u": record.user_id},
+            )
+            row = user.first()
+            if row is None:
+                return USER_GONE
+            if password_hash is not None and row.password_hash != password_hash:
+                return PASSWORD_CHANGED
             await conn.execute(
                 text("INSERT INTO auth_refresh_families (family_id, user_id) VALUES (:f, :u)"),
                 {"f": record.family_id, "u": record.user_id},
             )
             await _insert(conn, record)
     except IntegrityError:  # the user was deleted meanwhile (the foreign key)
-        return False
-    return True
+        return USER_GONE
+    return None
 
 
 async def _change(engine: AsyncEngine, token_hash: str, decide: Decide) -> Change:

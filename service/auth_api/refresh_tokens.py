@@ -21,6 +21,8 @@ import trio
 
 __all__ = [
     "DEFAULT_REUSE_GRACE_S",
+    "PASSWORD_CHANGED",
+    "USER_GONE",
     "Change",
     "Decide",
     "InMemoryRefreshStore",
@@ -134,13 +136,26 @@ def log_out(record: RefreshRecord | None, family_revoked: bool, *, now: float) -
     return Change(record.user_id, revoke_family=True)
 
 
+#: Why a log-in's first token was refused: its user was deleted meanwhile ...
+USER_GONE = "the user no longer exists"
+#: ... or their password changed after the log-in checked it (the change revoked every
+#: token of the user; one issued after it, for the old password, must not live on).
+PASSWORD_CHANGED = "the password changed during the log-in: log in again"
+
+
 class RefreshStore(Protocol):
     """Where refresh records and their families live (PostgreSQL in the service; dicts in
     the tests). Each method is one atomic step."""
 
-    async def add_family(self, record: RefreshRecord) -> bool:
-        """A new log-in: a family (not revoked) with ``record`` as its first token. ``False``
-        if the user no longer exists."""
+    async def add_family(
+        self, record: RefreshRecord, password_hash: str | None = None
+    ) -> str | None:
+        """A new log-in: a family (not revoked) with ``record`` as its first token. ``None``
+        once added; :data:`USER_GONE` if the user no longer exists, :data:`PASSWORD_CHANGED`
+        if their password is no longer ``password_hash`` (the one the log-in checked; not
+        compared when ``None``). Atomic with a password change: either the change comes
+        after the step (and revokes the new family with the others), or the step sees the
+        new password."""
         ...
 
     async def change(self, token_hash: str, decide: Decide) -> Change:
@@ -175,14 +190,23 @@ class RefreshTokens:
         self._clock = clock
         self._grace_s = reuse_grace_s
 
-    async def issue(self, user_id: int, lifetime_s: float) -> str:
-        """A new log-in's first token for ``user_id`` (a new family); 401 if the user is gone."""
+    async def issue(
+        self, user_id: int, lifetime_s: float, *, password_hash: str | None = None
+    ) -> str:
+        """A new log-in's first token for ``user_id`` (a new family).
+
+        ``password_hash``: the hash the log-in checked the password against. If the user's
+        password changed since (the change revoked every token of the user, and this one
+        would come after it), :class:`InvalidRefreshTokenError`, as when the user is gone.
+        A log-in by password always passes it; ``None`` is for callers that checked none.
+        """
         token = str(uuid.uuid4())
         record = RefreshRecord(
             hash_refresh_token(token), user_id, uuid.uuid4().hex, self._clock() + lifetime_s
         )
-        if not await self._store.add_family(record):
-            raise InvalidRefreshTokenError("the user no longer exists")
+        refused = await self._store.add_family(record, password_hash)
+        if refused is not None:
+            raise InvalidRefreshTokenError(refused)
         return token
 
     async def rotate(self, token: str, lifetime_s: float) -> tuple[int, str]:
@@ -258,23 +282,30 @@ class InMemoryRefreshStore:
 
     ``step_latency_s`` is how long a step holds the lock between its read and its write (a
     database's round trips), so concurrent steps really queue. :meth:`delete_user` is the
-    database's cascade when a user is deleted.
+    database's cascade when a user is deleted; :meth:`change_password` is the accounts'
+    new password (``password_hashes``: the users' current ones, where a test set them).
     """
 
     def __init__(self, *, step_latency_s: float = 0.0) -> None:
         self.records: dict[str, RefreshRecord] = {}
         self.families: dict[str, Family] = {}
         self.deleted_users: set[int] = set()
+        self.password_hashes: dict[int, str] = {}
         self._latency_s = step_latency_s
         self._lock = trio.Lock()
 
-    async def add_family(self, record: RefreshRecord) -> bool:
+    async def add_family(
+        self, record: RefreshRecord, password_hash: str | None = None
+    ) -> str | None:
         async with self._lock:
             if record.user_id in self.deleted_users:
-                return False
+                return USER_GONE
+            current = self.password_hashes.get(record.user_id, password_hash)
+            if password_hash is not None and current != password_hash:
+                return PASSWORD_CHANGED
             self.families[record.family_id] = Family(record.user_id)
             self.records[record.token_hash] = record
-            return True
+            return None
 
     async def change(self, token_hash: str, decide: Decide) -> Change:
         async with self._lock:
@@ -296,12 +327,21 @@ class InMemoryRefreshStore:
 
     async def revoke_user(self, user_id: int) -> None:
         async with self._lock:
-            for record in self.records.values():
-                if record.user_id == user_id:
-                    self.families.setdefault(record.family_id, Family(user_id))
-            for family_id, family in list(self.families.items()):
-                if family.user_id == user_id:
-                    self.families[family_id] = replace(family, revoked=True)
+            self._revoke_user_nowait(user_id)
+
+    def _revoke_user_nowait(self, user_id: int) -> None:
+        for record in self.records.values():
+            if record.user_id == user_id:
+                self.families.setdefault(record.family_id, Family(user_id))
+        for family_id, family in list(self.families.items()):
+            if family.user_id == user_id:
+                self.families[family_id] = replace(family, revoked=True)
+
+    async def change_password(self, user_id: int, password_hash: str) -> None:
+        """A new password and the revocation of the user's families, in one step."""
+        async with self._lock:
+            self.password_hashes[user_id] = password_hash
+            self._revoke_user_nowait(user_id)
 
     async def delete_user(self, user_id: int) -> None:
         async with self._lock:

@@ -75,6 +75,9 @@ class SettingsForm(CsrfForm):
 
 
 def unauthorized(detail: str, headers: dict[str, str] | None = None) -> ApiError:
+    """A 401 ``unauthorized``. A bad refresh token (unknown, malformed, spent, revoked,
+    expired, its user gone) gets it too, with ``INVALID_TOKEN``, as a bad access token does:
+    401 is this API's contract, where RFC 6749 5.2 would answer 400 ``invalid_grant``."""
     return ApiError(error("unauthorized", detail, 401, headers))
 
 
@@ -127,15 +130,9 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             raise ApiError(error("unavailable", "the API needs a database (DATABASE_URL)", 503))
         return state.refresh
 
-    async def pair(user_id: int, family_token: str | None = None) -> dict[str, str | int]:
+    def pair(user_id: int, refresh_token: str) -> dict[str, str | int]:
         """A token response (RFC 6749 5.1): ``expires_in`` is the access token's lifetime."""
         lifetime_s = state.lifetimes.access_s
-        try:
-            refresh_token = family_token or await refresh_tokens().issue(
-                user_id, state.lifetimes.refresh_s
-            )
-        except InvalidRefreshTokenError as exc:  # the user was deleted meanwhile
-            raise unauthorized(str(exc)) from None
         return {
             "access_token": access.issue(user_id, lifetime_s),
             "token_type": "Bearer",
@@ -205,7 +202,15 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
             ) from None
         if account is None:
             raise ApiError(error("bad_credentials", "wrong email or password", 401))
-        return json_response(await pair(account.id))
+        try:
+            # The password checked must still be the user's when the log-in is stored: a
+            # new password committed since revoked the user's tokens; this one would outlive it.
+            refresh_token = await refresh_tokens().issue(
+                account.id, state.lifetimes.refresh_s, password_hash=account.password_hash
+            )
+        except InvalidRefreshTokenError as exc:  # deleted, or a new password, meanwhile
+            raise unauthorized(str(exc)) from None
+        return json_response(pair(account.id, refresh_token))
 
     @route("/api/refresh/", ["POST"])
     @document_request(RefreshBody)
@@ -218,8 +223,8 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
                 body["refresh_token"], state.lifetimes.refresh_s
             )
         except InvalidRefreshTokenError as exc:
-            raise unauthorized(str(exc)) from None
-        return json_response(await pair(user_id, new_token))
+            raise unauthorized(str(exc), INVALID_TOKEN) from None
+        return json_response(pair(user_id, new_token))
 
     @route("/api/logout/", ["POST"])
     @document_request(RefreshBody)
@@ -230,7 +235,7 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
         try:
             await refresh_tokens().revoke(body["refresh_token"])
         except InvalidRefreshTokenError as exc:
-            raise unauthorized(str(exc)) from None
+            raise unauthorized(str(exc), INVALID_TOKEN) from None
         return json_response({"success": "User logged out."})
 
     @route("/api/me/", ["GET", "PUT"])
