@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import secrets
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from quart import Blueprint, Response, render_template, request
 from quart_trio import QuartTrio
@@ -18,10 +20,13 @@ from ..fanout.routes import create_blueprint as fanout_blueprint
 from ..search.views import create_blueprint as search_blueprint
 from ..tasks.routes import create_blueprint as tasks_blueprint
 from ..tasks.routes import request_body_limits as tasks_body_limits
+from .aio import open_worker_loop
 from .api_docs import install_api_docs
 from .assets import BOOTSTRAP_DIR
 from .body_limits import with_body_limits
+from .database import APP_POOL_SIZE, Database, open_database
 from .forms import TextFormDataParser
+from .lifespan import Opener, WhileServing, hold_while_serving
 from .log_redaction import LOG_FORMAT, QUIET_LOGGERS, RedactingFormatter
 from .redis_rate_limits import RedisRateLimiter
 from .responses import json_response, wants_html
@@ -86,20 +91,35 @@ def create_app(
             "bootstrap", __name__, static_folder=BOOTSTRAP_DIR, static_url_path="/static/bootstrap"
         )
     )
-    # One Redis client for every capability, open before theirs start, closed after.
+    # What every capability shares, held open while the app serves: opened before theirs,
+    # closed after them (platform/lifespan.py). One asyncio loop per worker ...
+    loop = hold_while_serving(app, open_worker_loop, name="the asyncio loop")
+    # ... one application database (an ORM engine and a raw-SQL pool) on it ...
+    database = hold_while_serving(
+        app, _app_database(settings.database_url, loop), name="the application database"
+    )
+    # ... and one Redis client.
     redis = SharedRedis(settings.redis_url)
     redis.install(app)
     # One set of counters: the log-in, registration and new-search limits, across workers.
     limiter = RedisRateLimiter(redis)
-    app.register_blueprint(fanout_blueprint(settings, open_sources=open_sources))
+    app.register_blueprint(fanout_blueprint(settings, loop=loop, open_sources=open_sources))
     app.register_blueprint(
         accounts_blueprint(
-            settings, secret_key=str(app.secret_key), passwords=passwords, limiter=limiter
+            settings,
+            database=database,
+            secret_key=str(app.secret_key),
+            passwords=passwords,
+            limiter=limiter,
         )
     )
-    app.register_blueprint(auth_api_blueprint(settings, secret_key=str(app.secret_key)))
-    app.register_blueprint(tasks_blueprint(settings))
-    app.register_blueprint(search_blueprint(settings, redis=redis, limiter=limiter))
+    app.register_blueprint(
+        auth_api_blueprint(settings, database=database, secret_key=str(app.secret_key))
+    )
+    app.register_blueprint(tasks_blueprint(settings, database=database))
+    app.register_blueprint(
+        search_blueprint(settings, database=database, redis=redis, limiter=limiter)
+    )
     install_api_docs(app)
 
     @app.before_serving
@@ -110,8 +130,6 @@ def create_app(
         # allocate (measured: 3-5 ms pauses then).
         gc.collect()
         gc.freeze()
-
-    app.after_serving(redis.close)  # after every capability's own
 
     @app.get("/")
     async def index() -> str:
@@ -152,6 +170,17 @@ def create_app(
         return json_response({"error": "internal_error", "message": "internal server error"}, 500)
 
     return app
+
+
+def _app_database(url: str | None, loop: WhileServing[Any]) -> Opener[Database]:
+    """The worker's application database on ``url`` (none without one), on ``loop``."""
+
+    def opener() -> AbstractAsyncContextManager[Database] | None:
+        if url is None:
+            return None
+        return open_database(url, user="app", pool_size=APP_POOL_SIZE, loop=loop.get())
+
+    return opener
 
 
 def configure_logging(settings: Settings) -> None:
