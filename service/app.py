@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import secrets
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from quart import Blueprint, Response, render_template, request
@@ -13,11 +14,14 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .capabilities import installed
+from .platform.aio import open_worker_loop
 from .platform.api_docs import install_api_docs
 from .platform.assets import BOOTSTRAP_DIR
 from .platform.body_limits import with_body_limits
 from .platform.capability import AppParts, Capability, Entry
+from .platform.database import APP_POOL_SIZE, Database, open_database
 from .platform.forms import TextFormDataParser
+from .platform.lifespan import Opener, WhileServing, hold_while_serving
 from .platform.log_setup import configure_logging
 from .platform.navigation import install_navigation
 from .platform.redis_rate_limits import RedisRateLimiter
@@ -90,12 +94,19 @@ def create_app(
     # page's navigation bar too.
     entries = tuple(entry for c in capabilities for entry in c.index) + PLATFORM_INDEX
     install_navigation(app, entries)
-    # One Redis client for every capability, open before theirs start, closed after.
+    # What every capability shares, held open while the app serves: opened before theirs,
+    # closed after them (platform/lifespan.py). One asyncio loop per worker ...
+    loop = hold_while_serving(app, open_worker_loop, name="the asyncio loop")
+    # ... one application database (an ORM engine and a raw-SQL pool) on it ...
+    database = hold_while_serving(
+        app, _app_database(settings.database_url, loop), name="the application database"
+    )
+    # ... and one Redis client.
     redis = SharedRedis(settings.redis_url)
     redis.install(app)
     # One set of counters: the log-in, registration and new-search limits, across workers.
     limiter = RedisRateLimiter(redis)
-    parts = AppParts(settings, str(app.secret_key), redis, limiter, fakes)
+    parts = AppParts(settings, str(app.secret_key), loop, database, redis, limiter, fakes)
     for capability in capabilities:
         if capability.blueprint is not None:
             app.register_blueprint(capability.blueprint(parts))
@@ -109,8 +120,6 @@ def create_app(
         # allocate (measured: 3-5 ms pauses then).
         gc.collect()
         gc.freeze()
-
-    app.after_serving(redis.close)  # after every capability's own
 
     @app.get("/")
     async def index() -> str:
@@ -151,6 +160,17 @@ def create_app(
         return json_response({"error": "internal_error", "message": "internal server error"}, 500)
 
     return app
+
+
+def _app_database(url: str | None, loop: WhileServing[Any]) -> Opener[Database]:
+    """The worker's application database on ``url`` (none without one), on ``loop``."""
+
+    def opener() -> AbstractAsyncContextManager[Database] | None:
+        if url is None:
+            return None
+        return open_database(url, user="app", pool_size=APP_POOL_SIZE, loop=loop.get())
+
+    return opener
 
 
 def create_app_from_env() -> QuartTrio:

@@ -30,7 +30,10 @@ class ServiceRunner:
         python: str = sys.executable,
         cwd: str | None = None,
         drop_env: Sequence[str] = (),
+        own_group: bool = False,
     ) -> None:
+        """``own_group``: the service leads a process group of its own, standing for a
+        terminal's foreground group (a Ctrl-C there signals the whole group)."""
         dropped = {"DATABASE_URL", *drop_env}
         full_env = {k: v for k, v in os.environ.items() if k not in dropped} | dict(env)
         self.process = subprocess.Popen(
@@ -49,6 +52,7 @@ class ServiceRunner:
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            start_new_session=own_group,
         )
         self.output = bytearray()
         self.url = ""

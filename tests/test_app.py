@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import trio
 import trio.testing
+import trio_asyncio
 from quart_trio import QuartTrio
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.accounts.passwords import Passwords
 from service.app import create_app
 from service.fanout.source import FakeSource, Source
+from service.platform.database import Database
+from service.platform.pg_pool import PgPool
 from service.platform.settings import Settings
+from service.platform.source_config import SourceKind
+
+from .search_fixtures import write_ini
 
 
 def rows(*ids: int) -> list[dict[str, Any]]:
@@ -188,3 +198,42 @@ async def test_each_app_object_is_independent() -> None:
         async with app.test_app() as test_app:
             response = await test_app.test_client().get("/data")
             assert orjson.loads(await response.get_data()) == expected
+
+
+def _live(kind: type) -> list[Any]:
+    """The objects of ``kind`` alive now (start-up objects are frozen out of the GC's view
+    while the app serves: thawed first)."""
+    gc.unfreeze()
+    return [o for o in gc.get_objects() if isinstance(o, kind)]
+
+
+@pytest.mark.integration
+async def test_a_worker_has_one_asyncio_loop_and_one_application_database(
+    empty_db: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Every capability on (the fan-out's sources, accounts, the auth API, the tasks, the
+    search with its refresher): one trio-asyncio loop, and one engine and pool of the
+    application database, besides the fan-out's own per source (before: five loops, and
+    four engines and pools of the application database)."""
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": empty_db,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-key-" + "x" * 32,
+            "SEARCH_CONFIG": str(write_ini(tmp_path / "search.ini", "http://127.0.0.1:9")),
+            "IMAGES_DIR": str(tmp_path / "images"),
+        }
+    )
+    orm_sources = sum(source.kind is SourceKind.ORM for source in settings.sources)
+    sql_sources = sum(source.kind is SourceKind.SQL for source in settings.sources)
+    app = create_app(settings, passwords=Passwords.cheap())
+    async with app.test_app() as test_app:
+        assert (await test_app.test_client().get("/data")).status_code == 200
+        loops = [loop for loop in _live(trio_asyncio.TrioEventLoop) if not loop.is_closed()]
+        engines = _live(AsyncEngine)
+        pools = _live(PgPool)
+        databases = _live(Database)
+    assert len(loops) == 1
+    assert len(engines) == orm_sources + 1
+    assert len(pools) == sql_sources + 1
+    assert len(databases) == 1

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import trio
 import trio_asyncio
@@ -158,3 +162,65 @@ async def test_index_and_bootstrap_are_served_by_the_real_process(pg_dsn: str) -
     assert css.headers["content-type"].startswith("text/css")
     assert len(css.content) > 100_000
     assert b"Bootstrap" in css.content[:200]
+
+
+#: What a worker logs when a server it uses goes away under it (coredis, asyncpg, ours).
+LOST_SERVER = re.compile(
+    rb"closed unexpectedly|retry|refused|reset by peer|connection.*(lost|error)|terminat"
+    rb"|traceback|exception|\b(WARNING|ERROR|CRITICAL)\b",
+    re.IGNORECASE,
+)
+
+
+def _embedded_servers(runner: ServiceRunner, pg_dir: Path) -> list[psutil.Process]:
+    """The embedded valkey (a child of ``serve``) and PostgreSQL's postmaster (pg_ctl starts
+    it in a session of its own: its pid is in the data directory's postmaster.pid)."""
+    valkeys = [
+        child
+        for child in psutil.Process(runner.process.pid).children()
+        if "valkey-server" in child.name()
+    ]
+    postmaster = psutil.Process(int((pg_dir / "postmaster.pid").read_text().split()[0]))
+    return [*valkeys, postmaster]
+
+
+def test_ctrl_c_to_the_process_group_stops_the_workers_before_valkey_and_postgres(
+    tmp_path: Path,
+) -> None:
+    """A terminal's Ctrl-C signals every process of its foreground group at once. The embedded
+    servers must not be among them: they stop after the workers that use them, so a stopping
+    worker never finds Redis or PostgreSQL gone (before: valkey died at once and both workers
+    logged coredis's "Connection closed unexpectedly!" and "Retry attempt 1")."""
+    pg_dir = tmp_path / "pg"
+    env = {
+        "EMBEDDED_PG_DIR": str(pg_dir),
+        "DATA_DIR": str(tmp_path / "data"),
+        "SEED_USERS": "0",
+        "ADMIN_PASSWORD": "admin password for the test",
+    }
+    runner = ServiceRunner(env, workers=2, own_group=True, drop_env=["REDIS_URL"])
+    try:
+        runner.wait_started(120)
+        servers = _embedded_servers(runner, pg_dir)
+        assert [s.name() for s in servers] == ["valkey-server", "postgres"]
+        with httpx.Client(base_url=runner.url, timeout=10) as client:
+            assert client.get("/data").status_code == 200
+            assert client.get("/search", headers={"Accept": "text/html"}).status_code == 200
+        time.sleep(1.0)  # both workers serving, their Redis and database connections open
+        logged_before = len(runner.output)
+        started = time.monotonic()
+        os.killpg(runner.process.pid, signal.SIGINT)  # the whole group, as a terminal does
+        code = runner.process.wait(30)
+        took = time.monotonic() - started
+    finally:
+        if runner.process.poll() is None:
+            os.killpg(runner.process.pid, signal.SIGKILL)
+        runner.stop()
+    stopping = bytes(runner.output[logged_before:])
+    lost = [line for line in stopping.splitlines() if LOST_SERVER.search(line)]
+    assert lost == [], stopping.decode()
+    assert b"stopping embedded Redis" in stopping
+    assert code == 0
+    assert took < 10.0
+    _gone, alive = psutil.wait_procs(servers, timeout=5)
+    assert alive == []

@@ -16,6 +16,7 @@ def blueprint(parts: AppParts) -> Blueprint:
 
     return create_blueprint(
         parts.settings,
+        database=parts.database,
         secret_key=parts.secret_key,
         passwords=parts.fakes.get("passwords"),
         limiter=parts.limiter,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
-import trio
 from quart import (
     Blueprint,
     abort,
@@ -22,11 +21,11 @@ from quart import (
 )
 from quart.typing import ResponseReturnValue
 from quart_auth import QuartAuth, login_user, logout_user
-from quart_trio import QuartTrio
 from werkzeug.exceptions import TooManyRequests
 from wtforms.csrf.core import CSRFTokenField
 
-from ..platform.database import Database, open_database
+from ..platform.database import Database
+from ..platform.lifespan import WhileServing, hold_while_serving
 from ..platform.navigation import Viewer, install_viewer
 from ..platform.rate_limits import RateLimiter
 from ..platform.settings import Settings
@@ -63,19 +62,19 @@ class _State:
     database: Database | None = None
     #: Checked against when the email is unknown, so that the answer takes as long.
     dummy_hash: str = ""
-    stopping: trio.Event = field(default_factory=trio.Event)
-    closed: trio.Event = field(default_factory=trio.Event)
 
 
 def create_blueprint(
     settings: Settings,
     *,
+    database: WhileServing[Database],
     secret_key: str,
     passwords: Passwords | None = None,
     limiter: RateLimiter | None = None,
 ) -> Blueprint:
-    """The accounts' pages. Without ``settings.database_url`` they answer 503. The log-in
-    and registration limits count in ``limiter`` (default: this worker's memory)."""
+    """The accounts' pages, on the worker's application ``database`` (the platform's);
+    without one (no ``DATABASE_URL``) they answer 503. The log-in and registration limits
+    count in ``limiter`` (default: this worker's memory)."""
     blueprint = Blueprint("accounts", __name__, template_folder="templates")
     state = _State()
     hasher = passwords or Passwords()
@@ -108,40 +107,24 @@ def create_blueprint(
         )
 
     @asynccontextmanager
-    async def _open(dsn: str) -> AsyncIterator[Database]:
-        async with open_database(dsn, user="accounts") as database:
-            yield database
-
-    async def keep_database_open(*, task_status: trio.TaskStatus[Database]) -> None:
-        assert settings.database_url is not None
-        try:
-            async with _open(settings.database_url) as database:
-                task_status.started(database)
-                await state.stopping.wait()
-        finally:
-            state.closed.set()
-
-    @blueprint.before_app_serving
-    async def open_store() -> None:
-        if settings.database_url is None:
+    async def store_while_serving() -> AsyncIterator[None]:
+        opened = database()
+        if opened is None:
             logger.warning("no DATABASE_URL: the accounts pages answer 503")
+            yield
             return
-        state.stopping, state.closed = trio.Event(), trio.Event()
-        nursery = cast(QuartTrio, current_app).nursery
-        state.database = await nursery.start(keep_database_open)
+        state.database = opened
         state.store = UserStore(
-            state.database, revokers=current_app.extensions.setdefault(REVOKERS_KEY, [])
+            opened, revokers=current_app.extensions.setdefault(REVOKERS_KEY, [])
         )
         await state.store.fill_email_keys()  # rows stored before keys existed: see email_keys
         state.dummy_hash = await hasher.hash("not anyone's password")
+        try:
+            yield
+        finally:
+            state.store = state.database = None
 
-    @blueprint.after_app_serving
-    async def close_store() -> None:
-        if state.database is None:
-            return
-        state.store = state.database = None
-        state.stopping.set()
-        await state.closed.wait()
+    hold_while_serving(blueprint, store_while_serving, name="the accounts' store")
 
     @blueprint.before_app_request
     async def expose_store() -> None:

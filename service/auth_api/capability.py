@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 def blueprint(parts: AppParts) -> Blueprint:
     from .routes import create_blueprint
 
-    return create_blueprint(parts.settings, secret_key=parts.secret_key)
+    return create_blueprint(parts.settings, database=parts.database, secret_key=parts.secret_key)
 
 
 CAPABILITY = Capability(

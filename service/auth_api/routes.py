@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -36,9 +37,9 @@ from ..platform.api_routes import api_error as error
 from ..platform.database import Database
 from ..platform.forms import CsrfForm, csrf_meta
 from ..platform.json_body import read_json_object
+from ..platform.lifespan import WhileServing, background_tasks, hold_while_serving
 from ..platform.profile_fields import profile_fields
 from ..platform.responses import json_response
-from ..platform.serving_database import keep_database_open
 from ..platform.settings import Settings
 from .access_tokens import AccessTokens
 from .bearer import ACCESS_TOKENS_KEY, INVALID_TOKEN, BearerError, bearer_account
@@ -89,9 +90,12 @@ class _State:
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
 
 
-def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
+def create_blueprint(
+    settings: Settings, *, database: WhileServing[Database], secret_key: str
+) -> Blueprint:
     """The API under ``/api`` (every path works with and without its trailing slash), and
-    the admins' page of its settings, ``/admin/settings``."""
+    the admins' page of its settings, ``/admin/settings``, on the worker's application
+    ``database`` (the platform's); without one (no ``DATABASE_URL``) they answer 503."""
     blueprint = Blueprint("auth_api", __name__, template_folder="templates")
     access = AccessTokens(secret_key, leeway_s=settings.access_token_leeway_s)
     state = _State()
@@ -100,21 +104,26 @@ def create_blueprint(settings: Settings, *, secret_key: str) -> Blueprint:
     # A new password or a demotion (accounts) ends the user's API log-ins in the same commit.
     blueprint.record_once(lambda setup: on_credentials_revoked(setup.app, revoke_user_families))
 
-    async def on_open(database: Database, nursery: trio.Nursery) -> None:
-        state.refresh = RefreshTokens(
-            PgRefreshStore(database), reuse_grace_s=settings.refresh_reuse_grace_s
-        )
-        state.lifetimes_store = LifetimesStore(database)
-        state.lifetimes = await state.lifetimes_store.load()
-        nursery.start_soon(purge_forever, state.refresh)
-        nursery.start_soon(reload_forever, state)
+    @asynccontextmanager
+    async def tokens_while_serving() -> AsyncIterator[None]:
+        opened = database()
+        if opened is None:
+            yield
+            return
+        async with background_tasks() as nursery:
+            state.refresh = RefreshTokens(
+                PgRefreshStore(opened), reuse_grace_s=settings.refresh_reuse_grace_s
+            )
+            state.lifetimes_store = LifetimesStore(opened)
+            state.lifetimes = await state.lifetimes_store.load()
+            nursery.start_soon(purge_forever, state.refresh)
+            nursery.start_soon(reload_forever, state)
+            try:
+                yield
+            finally:
+                state.refresh = None
 
-    def on_close() -> None:
-        state.refresh = None
-
-    keep_database_open(
-        blueprint, settings.database_url, user="auth_api", on_open=on_open, on_close=on_close
-    )
+    hold_while_serving(blueprint, tokens_while_serving, name="the auth API's store")
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
         return api_route(blueprint, path, methods)

@@ -12,8 +12,8 @@ import httpx
 import trio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..platform.aio import open_worker_loop
 from ..platform.bulkhead import Bulkhead
-from ..platform.fast_aio_loop import open_loop
 from ..platform.pg_pool import PgPool, open_pg_pool
 from ..platform.pg_settings import connect_kwargs
 from ..platform.settings import Settings, SourceKind, SourceSettings
@@ -44,19 +44,16 @@ class Backends:
 
 
 @asynccontextmanager
-async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
-    """Open the trio-asyncio loop (the fast one: platform/fast_aio_loop.py), a pool, engine
-    or HTTP client per source, and the sources.
+async def open_backends(settings: Settings, *, loop: Any | None = None) -> AsyncIterator[Backends]:
+    """Open a pool, engine or HTTP client per source, and the sources, on ``loop``: the
+    worker's (the app's, platform/aio.py), or one of their own if none is given (tests).
 
     A source that is down at start-up is logged, not fatal: the service still
     starts and serves the others; a pool connects when its server is back.
     """
     async with AsyncExitStack() as stack:
-        loop = await stack.enter_async_context(open_loop())
-        # trio-asyncio's default handler raises every unhandled asyncio error into trio,
-        # which ends the loop and the worker: an "exception was never retrieved" left
-        # over by a cancelled asyncpg connect must not take the service down. Log it.
-        loop.set_exception_handler(_log_asyncio_error)
+        if loop is None:
+            loop = await stack.enter_async_context(open_worker_loop())
         backends = Backends(loop=loop)
         stack.push_async_callback(_close_engines, backends)
         for config in settings.sources:
@@ -65,18 +62,6 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
         # source may be this very service (the demo), which does not answer yet.
         await _prewarm([s for s in backends.sources if not isinstance(s, HttpJsonSource)], settings)
         yield backends
-
-
-def _log_asyncio_error(_loop: Any, context: dict[str, Any]) -> None:
-    exception = context.get("exception")
-    # asyncpg leaves this behind when a connection it was using is closed under it
-    # (a cancelled connect, a terminated connection): expected, and already reported.
-    expected = isinstance(exception, ConnectionError) and "connection_lost" in str(exception)
-    (logger.debug if expected else logger.warning)(
-        "asyncio: %s%s",
-        context.get("message", "unhandled error"),
-        f" ({type(exception).__name__}: {exception})" if exception is not None else "",
-    )
 
 
 async def _open_source(

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 def blueprint(parts: AppParts) -> Blueprint:
     from .routes import create_blueprint
 
-    return create_blueprint(parts.settings, open_sources=parts.fakes.get("open_sources"))
+    return create_blueprint(
+        parts.settings, loop=parts.loop, open_sources=parts.fakes.get("open_sources")
+    )
 
 
 CAPABILITY = Capability(

@@ -27,8 +27,9 @@ class _Flight(Generic[T]):
 class Coalescer(Generic[T]):
     """Runs at most one fan-out at a time; callers arriving meanwhile share its result.
 
-    The fan-out runs in ``nursery`` (the app's), not in the request that started it,
-    so a client that disconnects does not cancel the read the others wait for. A
+    The fan-out runs in ``nursery`` (one that outlives the requests), not in the request
+    that started it, so a client that disconnects does not cancel the read the others wait
+    for. A
     caller that arrives while a fan-out is in flight gets that fan-out's result:
     it started at most one source timeout before the caller arrived, and it ends
     before the caller's own deadline would have. A caller arriving after it ended

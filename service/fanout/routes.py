@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import cast
+from typing import Any
 
 import orjson
 import trio
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_response
-from quart_trio import QuartTrio
 
+from ..platform.lifespan import WhileServing, background_tasks, hold_while_serving
 from ..platform.log_throttle import LogThrottle
 from ..platform.responses import json_response
 from ..platform.settings import Settings
@@ -35,10 +35,15 @@ logger = logging.getLogger("service.fanout.routes")
 SourcesFactory = Callable[[Settings], AbstractAsyncContextManager[Sequence[Source]]]
 
 
-@asynccontextmanager
-async def _open_postgres_sources(settings: Settings) -> AsyncIterator[Sequence[Source]]:
-    async with open_backends(settings) as backends:
-        yield backends.sources
+def _configured_sources(loop: WhileServing[Any]) -> SourcesFactory:
+    """The sources of the settings, on the worker's loop."""
+
+    @asynccontextmanager
+    async def open_sources(settings: Settings) -> AsyncIterator[Sequence[Source]]:
+        async with open_backends(settings, loop=loop.get()) as backends:
+            yield backends.sources
+
+    return open_sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +64,15 @@ class _AppState:
     throttle: LogThrottle
     sources: Sequence[Source] = field(default_factory=list)
     coalescer: Coalescer[Answer] | None = None
-    stopping: trio.Event = field(default_factory=trio.Event)
-    closed: trio.Event = field(default_factory=trio.Event)
 
 
 def create_blueprint(
-    settings: Settings, *, open_sources: SourcesFactory | None = None
+    settings: Settings, *, loop: WhileServing[Any], open_sources: SourcesFactory | None = None
 ) -> Blueprint:
     """The fan-out's routes and its per-worker lifespan (the sources open while serving).
 
-    ``open_sources`` defaults to the sources of ``settings``; tests pass in-memory fakes.
+    ``open_sources`` defaults to the sources of ``settings``, on ``loop`` (the worker's
+    asyncio loop, the platform's); tests pass in-memory fakes.
     """
     blueprint = Blueprint("fanout", __name__)
     state = _AppState(
@@ -83,7 +87,7 @@ def create_blueprint(
     # A request may wait for admission at most a quarter of its shortest deadline (and
     # at most ADMISSION_MAX_WAIT_S): it must start while it can still be answered in time.
     start_window_s = min([settings.source_timeout_s, *timeouts.values()]) / 4
-    opener = open_sources or _open_postgres_sources
+    opener = open_sources or _configured_sources(loop)
 
     async def read_sources(arrived: float) -> Answer:
         result = await gather(
@@ -117,34 +121,19 @@ def create_blueprint(
             {"Retry-After": str(error.retry_after_s)},
         )
 
-    async def keep_sources_open(*, task_status: trio.TaskStatus[Sequence[Source]]) -> None:
-        """Holds the sources open, as a task of the app's nursery, until shutdown.
+    @asynccontextmanager
+    async def sources_while_serving() -> AsyncIterator[None]:
+        async with opener(settings) as sources, background_tasks() as nursery:
+            state.sources = sources
+            if settings.coalesce_requests:  # its fan-outs outlive the request that began them
+                state.coalescer = Coalescer(read_sources, nursery)
+            try:
+                yield
+            finally:
+                state.coalescer = None
+                state.sources = []
 
-        A task rather than a ``while_serving`` generator: the sources open nurseries
-        (the trio-asyncio loop's), and a nursery must not stay open across a
-        generator's ``yield``.
-        """
-        try:
-            async with opener(settings) as sources:
-                task_status.started(sources)
-                await state.stopping.wait()
-        finally:
-            state.closed.set()
-
-    @blueprint.before_app_serving
-    async def start_sources() -> None:
-        nursery = cast(QuartTrio, current_app).nursery  # the app's: it outlives requests
-        state.stopping, state.closed = trio.Event(), trio.Event()
-        state.sources = await nursery.start(keep_sources_open)
-        if settings.coalesce_requests:
-            state.coalescer = Coalescer(read_sources, nursery)
-
-    @blueprint.after_app_serving
-    async def stop_sources() -> None:
-        state.coalescer = None
-        state.sources = []
-        state.stopping.set()
-        await state.closed.wait()
+    hold_while_serving(blueprint, sources_while_serving, name="the fan-out's sources")
 
     @blueprint.get("/data")
     @document_response(Rows, 200)

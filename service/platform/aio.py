@@ -3,13 +3,51 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from contextvars import Context, Token
 from typing import Any, TypeVar
 
 import trio_asyncio
 
-__all__ = ["run_isolated", "use_loop"]
+from .fast_aio_loop import open_loop
+
+__all__ = ["log_asyncio_error", "open_worker_loop", "run_isolated", "use_loop"]
+
+logger = logging.getLogger("service.platform.aio")
+
+
+@asynccontextmanager
+async def open_worker_loop() -> AsyncIterator[Any]:
+    """A worker's asyncio loop: trio-asyncio's, with fast_aio_loop.py's main loop, whose
+    unhandled asyncio errors are logged (:func:`log_asyncio_error`).
+
+    The app opens one per worker, before any capability starts, and every capability's
+    asyncio work runs on it (the fan-out's sources, the application database); a tool or a
+    test that runs without the app opens its own.
+    """
+    async with open_loop() as loop:
+        loop.set_exception_handler(log_asyncio_error)
+        yield loop
+
+
+def log_asyncio_error(_loop: Any, context: dict[str, Any]) -> None:
+    """The loop's exception handler: log an unhandled asyncio error.
+
+    trio-asyncio's default handler raises every unhandled asyncio error into trio, which
+    ends the loop and the worker: an "exception was never retrieved" left over by a
+    cancelled asyncpg connect must not take the service down.
+    """
+    exception = context.get("exception")
+    # asyncpg leaves this behind when a connection it was using is closed under it
+    # (a cancelled connect, a terminated connection): expected, and already reported.
+    expected = isinstance(exception, ConnectionError) and "connection_lost" in str(exception)
+    (logger.debug if expected else logger.warning)(
+        "asyncio: %s%s",
+        context.get("message", "unhandled error"),
+        f" ({type(exception).__name__}: {exception})" if exception is not None else "",
+    )
 
 
 class use_loop:

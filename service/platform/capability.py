@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:  # a command that needs no web app imports none of these
     from quart import Blueprint
 
+    from .database import Database
+    from .lifespan import WhileServing
     from .rate_limits import RateLimiter
     from .settings import Settings
     from .shared_redis import SharedRedis
@@ -68,6 +70,10 @@ class AppParts:
     settings: Settings
     #: Signs the session cookies and the auth API's tokens.
     secret_key: str
+    #: The worker's one asyncio loop (trio-asyncio), open while the app serves.
+    loop: WhileServing[Any]
+    #: The worker's one application database on it (None without ``DATABASE_URL``).
+    database: WhileServing[Database]
     #: The one Redis client (open while the app serves).
     redis: SharedRedis
     #: The one set of counters (log-in, registration, new searches), across workers.

@@ -1,10 +1,10 @@
-"""The application database of a worker: an ORM engine and a raw-SQL pool on a loop of their own."""
+"""The application database of a worker: an ORM engine and a raw-SQL pool on the worker's loop."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,16 +12,19 @@ import trio
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .aio import run_isolated
-from .fast_aio_loop import open_loop
+from .aio import open_worker_loop, run_isolated
 from .pg_pool import PgPool, open_pg_pool
 from .pg_settings import APPLICATION_NAME, connect_kwargs
 
-__all__ = ["Database", "open_database"]
+__all__ = ["APP_POOL_SIZE", "Database", "open_database"]
 
 logger = logging.getLogger("service.platform.database")
 
 T = TypeVar("T")
+
+#: The connections of a worker's application database, each of the ORM engine and the raw-SQL
+#: pool (opened lazily): every capability shares them.
+APP_POOL_SIZE = 10
 
 #: A bound on closing the engine at shutdown.
 _DISPOSE_TIMEOUT_S = 1.0
@@ -42,30 +45,37 @@ class Database:
 
 @asynccontextmanager
 async def open_database(
-    dsn: str, *, user: str, pool_size: int = 5, statement_timeout_ms: int = 10_000
+    dsn: str,
+    *,
+    user: str,
+    pool_size: int = 5,
+    statement_timeout_ms: int = 10_000,
+    loop: Any | None = None,
 ) -> AsyncIterator[Database]:
-    """Open the engine and the pool (connections made lazily); close both on exit.
+    """Open the engine and the pool (connections made lazily) on ``loop``; close both on exit.
 
-    A capability's pages use it for the whole life of a worker. ``statement_timeout``
-    bounds every query on the server (a page never waits for ever). ``user`` names the
-    capability in ``pg_stat_activity.application_name`` (``switchyard:<user>``), apart
-    from the fan-out's own connections.
+    The app opens one per worker on its loop, for every capability (``create_app``); a
+    command or a test opens its own, on a loop of its own unless it gives one.
+    ``statement_timeout`` bounds every query on the server (a page never waits for ever).
+    ``user`` names the opener in ``pg_stat_activity.application_name``
+    (``switchyard:<user>``), apart from the fan-out's own connections.
     """
     kwargs = connect_kwargs(
         statement_timeout_ms=statement_timeout_ms,
         connection_check_interval_ms=0,
         application_name=f"{APPLICATION_NAME}:{user}",
     )
-    async with (
-        open_loop() as loop,
-        open_pg_pool(dsn, loop, max_size=pool_size, connect_kwargs=kwargs) as pool,
-    ):
-        engine = await loop.run_aio_coroutine(_create_engine(dsn, pool_size, kwargs))
+    async with AsyncExitStack() as stack:
+        on: Any = loop if loop is not None else await stack.enter_async_context(open_worker_loop())
+        pool = await stack.enter_async_context(
+            open_pg_pool(dsn, on, max_size=pool_size, connect_kwargs=kwargs)
+        )
+        engine = await on.run_aio_coroutine(_create_engine(dsn, pool_size, kwargs))
         try:
-            yield Database(loop, engine, pool)
+            yield Database(on, engine, pool)
         finally:
             with trio.move_on_after(_DISPOSE_TIMEOUT_S, shield=True) as scope:
-                await loop.run_aio_coroutine(engine.dispose())
+                await on.run_aio_coroutine(engine.dispose())
             if scope.cancelled_caught:
                 logger.warning("closing the database engine took over %.1f s", _DISPOSE_TIMEOUT_S)
 

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 def blueprint(parts: AppParts) -> Blueprint:
     from .views import create_blueprint
 
-    return create_blueprint(parts.settings, redis=parts.redis, limiter=parts.limiter)
+    return create_blueprint(
+        parts.settings, database=parts.database, redis=parts.redis, limiter=parts.limiter
+    )
 
 
 def commands(subparsers: Any) -> None:

@@ -7,17 +7,18 @@ import functools
 import logging
 import math
 import re
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import trio
-from quart import Blueprint, abort, current_app, redirect, render_template, request, websocket
+from quart import Blueprint, abort, redirect, render_template, request, websocket
 from quart.typing import ResponseReturnValue
-from quart_trio import QuartTrio
 
-from ..platform.database import open_database
+from ..platform.database import Database
+from ..platform.lifespan import WhileServing, background_tasks, hold_while_serving
 from ..platform.rate_limits import Limit, MemoryRateLimiter, Rate, RateLimiter
 from ..platform.response_cache import ResponseCache
 from ..platform.settings import Settings
@@ -78,16 +79,19 @@ class _State:
     store: SearchStore | None = None
     client: StackExchangeClient | None = None
     hub: NoticeHub = field(default_factory=NoticeHub)
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    closed: trio.Event = field(default_factory=trio.Event)
 
 
 def create_blueprint(
-    settings: Settings, *, redis: SharedRedis | None = None, limiter: RateLimiter | None = None
+    settings: Settings,
+    *,
+    database: WhileServing[Database],
+    redis: SharedRedis | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Blueprint:
-    """The search's pages, open to everyone (they show only public data). Without a database
-    or with an invalid ``search.ini`` they answer 503 saying why; the rest of the service
-    is unaffected. ``redis`` is the platform's client (open while serving; none: no cache,
+    """The search's pages, open to everyone (they show only public data), on the worker's
+    application ``database`` (the platform's). Without one or with an invalid ``search.ini``
+    they answer 503 saying why; the rest of the service is unaffected. ``redis`` is the
+    platform's client (open while serving; none: no cache,
     no notices between workers), ``limiter`` counts new queries (default: in memory)."""
     blueprint = Blueprint("search", __name__, template_folder="templates")
     state = _State()
@@ -107,84 +111,75 @@ def create_blueprint(
         reads the new results."""
         await cache.bump(_query_generation(notice.query_id), LISTS)
 
-    async def run_in_background(*, task_status: trio.TaskStatus[None]) -> None:
+    @asynccontextmanager
+    async def background_while_serving() -> AsyncIterator[None]:
         assert state.config is not None
         config = state.config
-        try:
-            with state.scope:
-                async with AsyncExitStack() as stack:
-                    http = await stack.enter_async_context(
-                        httpx.AsyncClient(headers={"Accept-Encoding": "gzip"})
-                    )
-                    shared = redis() if redis is not None else None
-                    cache.redis = shared
-                    # One record of the API's backoffs for this worker's clients, in Redis
-                    # for every worker and the standalone command.
-                    backoffs: Backoffs = RedisBackoffs(shared, LocalBackoffs(trio.current_time))
-                    state.client = _client(
-                        http,
-                        config,
-                        max_backoff_wait_s=config.max_backoff_wait_s,
-                        backoffs=backoffs,
-                    )
-                    database = None
-                    if settings.database_url is not None:
-                        database = await stack.enter_async_context(
-                            open_database(settings.database_url, user="search")
-                        )
-                    # Opened after the database, so closed (its tasks ended) before it is.
-                    nursery = await stack.enter_async_context(trio.open_nursery())
-                    if shared is not None:
-                        nursery.start_soon(
-                            functools.partial(
-                                serve_notice_relay, shared, state.hub, on_notice=forget_pages
-                            )
-                        )
-                    if database is not None:
-                        state.store = SearchStore(database)
-                        refresher = Refresher(
-                            # The refresher may wait out a longer backoff: it has the time.
-                            source=_client(
-                                http,
-                                config,
-                                max_backoff_wait_s=MAX_BACKOFF_WAIT_S,
-                                backoffs=backoffs,
-                            ),
-                            store=state.store,
-                            lock=PgRefreshLock(database),
-                            notices=RedisNotices(shared),
-                            interval_s=config.refresh_interval_s,
-                            api_page_size=config.api_page_size,
-                            max_pages_per_query=config.refresh_max_pages_per_query,
-                        )
-                        nursery.start_soon(refresher.serve)
-                    task_status.started()
-                    await trio.sleep_forever()
-        finally:
-            state.store = state.client = None
-            cache.redis = None
-            state.closed.set()
-
-    @blueprint.before_app_serving
-    async def start() -> None:
-        if state.config is None:
-            return
-        if settings.database_url is None:
+        opened = database()
+        if opened is None:
             logger.warning("no DATABASE_URL: the search pages answer 503")
-        # quart-trio waits at most 5 s for the app nursery's tasks when serving stops: the
-        # background work has its own cancel scope, cancelled in after_serving.
-        state.scope, state.closed = trio.CancelScope(), trio.Event()
         state.hub.open()
-        await cast(QuartTrio, current_app).nursery.start(run_in_background)
+        try:
+            async with AsyncExitStack() as stack:
+                http = await stack.enter_async_context(
+                    httpx.AsyncClient(headers={"Accept-Encoding": "gzip"})
+                )
+                shared = redis() if redis is not None else None
+                cache.redis = shared
+                # One record of the API's backoffs for this worker's clients, in Redis
+                # for every worker and the standalone command.
+                backoffs: Backoffs = RedisBackoffs(shared, LocalBackoffs(trio.current_time))
+                state.client = _client(
+                    http,
+                    config,
+                    max_backoff_wait_s=config.max_backoff_wait_s,
+                    backoffs=backoffs,
+                )
+                nursery = await stack.enter_async_context(background_tasks())
+                if shared is not None:
+                    nursery.start_soon(
+                        functools.partial(
+                            serve_notice_relay, shared, state.hub, on_notice=forget_pages
+                        )
+                    )
+                if opened is not None:
+                    state.store = SearchStore(opened)
+                    refresher = Refresher(
+                        # The refresher may wait out a longer backoff: it has the time.
+                        source=_client(
+                            http,
+                            config,
+                            max_backoff_wait_s=MAX_BACKOFF_WAIT_S,
+                            backoffs=backoffs,
+                        ),
+                        store=state.store,
+                        lock=PgRefreshLock(opened),
+                        notices=RedisNotices(shared),
+                        interval_s=config.refresh_interval_s,
+                        api_page_size=config.api_page_size,
+                        max_pages_per_query=config.refresh_max_pages_per_query,
+                    )
+                    nursery.start_soon(refresher.serve)
+                try:
+                    yield
+                finally:
+                    stop_serving()  # before the background work ends: no new user
+        finally:
+            stop_serving()
 
-    @blueprint.after_app_serving
-    async def stop() -> None:
-        if state.config is None:
-            return
+    def stop_serving() -> None:
+        state.store = state.client = None
+        cache.redis = None
         state.hub.close()  # the open pages' sockets close with 1001
-        state.scope.cancel()
-        with trio.move_on_after(3.0):
-            await state.closed.wait()
+
+    # quart-trio waits at most 5 s for the app nursery's tasks when serving stops: the
+    # background work gets 3 s to end, then it is cancelled.
+    hold_while_serving(
+        blueprint,
+        lambda: background_while_serving() if state.config is not None else None,
+        name="the search's background work",
+        close_timeout_s=3.0,
+    )
 
     def config() -> SearchConfig:
         if state.config is None:

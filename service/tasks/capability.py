@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def blueprint(parts: AppParts) -> Blueprint:
     from .routes import create_blueprint
 
-    return create_blueprint(parts.settings)
+    return create_blueprint(parts.settings, database=parts.database)
 
 
 def body_limits(settings: Settings) -> Mapping[tuple[str, str], int]:

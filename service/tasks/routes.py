@@ -6,11 +6,11 @@ Every path works with and without its trailing slash. Errors are ``{"error", "de
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import trio
 from quart import Blueprint, Response, request, send_file
 from quart.typing import ResponseReturnValue
 from quart_schema import document_request, document_response, security_scheme
@@ -20,9 +20,9 @@ from ..auth_api.bearer import INVALID_TOKEN, Account, BearerError, bearer_accoun
 from ..platform.api_routes import ApiError, api_error, api_route
 from ..platform.database import Database
 from ..platform.json_body import read_json_object
+from ..platform.lifespan import WhileServing, background_tasks, hold_while_serving
 from ..platform.profile_fields import add_profile_fields
 from ..platform.responses import json_response
-from ..platform.serving_database import keep_database_open
 from ..platform.settings import Settings
 from ..platform.user_deletion import on_user_deleted
 from .byte_ranges import UNSATISFIABLE, ByteRange, parse_range
@@ -74,22 +74,34 @@ class _State:
     service: TaskService | None = None
 
 
-def create_blueprint(settings: Settings) -> Blueprint:
+def create_blueprint(settings: Settings, *, database: WhileServing[Database]) -> Blueprint:
+    """The task API, on the worker's application ``database`` (the platform's); without one
+    (no ``DATABASE_URL``) it answers 503."""
     blueprint = Blueprint("tasks", __name__)
     files = ImageFiles(settings.images_path)
     state = _State()
 
-    async def on_open(database: Database, nursery: trio.Nursery) -> None:
-        store = PgTaskStore(database)
-        state.service = TaskService(
-            store,
-            files,
-            settings.max_image_bytes,
-            settings.max_image_pixels,
-            settings.max_image_frames,
-            settings.max_jpeg_scans,
-        )
-        nursery.start_soon(sweep, store)
+    @asynccontextmanager
+    async def service_while_serving() -> AsyncIterator[None]:
+        opened = database()
+        if opened is None:
+            yield
+            return
+        store = PgTaskStore(opened)
+        async with background_tasks() as nursery:
+            state.service = TaskService(
+                store,
+                files,
+                settings.max_image_bytes,
+                settings.max_image_pixels,
+                settings.max_image_frames,
+                settings.max_jpeg_scans,
+            )
+            nursery.start_soon(sweep, store)
+            try:
+                yield
+            finally:
+                state.service = None
 
     async def sweep(store: PgTaskStore) -> None:
         try:
@@ -97,12 +109,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
         except Exception:
             logger.exception("the start-up sweep of task images failed")
 
-    def on_close() -> None:
-        state.service = None
-
-    keep_database_open(
-        blueprint, settings.database_url, user="tasks", on_open=on_open, on_close=on_close
-    )
+    hold_while_serving(blueprint, service_while_serving, name="the task API's store")
 
     async def tasks_created_field(user_id: int) -> dict[str, int]:
         if state.service is None:
