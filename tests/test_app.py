@@ -224,15 +224,28 @@ async def test_a_worker_has_one_asyncio_loop_and_one_application_database(
             "IMAGES_DIR": str(tmp_path / "images"),
         }
     )
+    # Objects left by earlier tests of the session (not yet collected) are not this app's.
+    gc.collect()
+    # (kept referenced, so that no new object can take an earlier one's id)
+    left = [
+        o
+        for kind in (trio_asyncio.TrioEventLoop, AsyncEngine, PgPool, Database)
+        for o in _live(kind)
+    ]
+    earlier = {id(o) for o in left}
     orm_sources = sum(source.kind is SourceKind.ORM for source in settings.sources)
     sql_sources = sum(source.kind is SourceKind.SQL for source in settings.sources)
     app = create_app(settings, passwords=Passwords.cheap())
     async with app.test_app() as test_app:
         assert (await test_app.test_client().get("/data")).status_code == 200
-        loops = [loop for loop in _live(trio_asyncio.TrioEventLoop) if not loop.is_closed()]
-        engines = _live(AsyncEngine)
-        pools = _live(PgPool)
-        databases = _live(Database)
+        loops = [
+            loop
+            for loop in _live(trio_asyncio.TrioEventLoop)
+            if not loop.is_closed() and id(loop) not in earlier
+        ]
+        engines = [o for o in _live(AsyncEngine) if id(o) not in earlier]
+        pools = [o for o in _live(PgPool) if id(o) not in earlier]
+        databases = [o for o in _live(Database) if id(o) not in earlier]
     assert len(loops) == 1
     assert len(engines) == orm_sources + 1
     assert len(pools) == sql_sources + 1
