@@ -8,10 +8,13 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
+from service.accounts.passwords import Passwords
 from service.app import create_app
 from service.capabilities import installed
 from service.platform import settings as settings_module
@@ -19,6 +22,7 @@ from service.platform.capability import Capability
 from service.platform.settings import Settings
 from service.platform.source_config import DEMO_URL_VARIABLES
 from tests.support import ROOT
+from tests.support.search_fixtures import write_ini
 
 HTML = {"Accept": "text/html"}
 
@@ -127,3 +131,44 @@ def test_listing_the_capabilities_imports_none_of_their_modules() -> None:
 @pytest.mark.parametrize("capability", installed(), ids=lambda c: c.name)
 def test_each_capability_has_a_web_part_or_commands(capability: Capability) -> None:
     assert capability.blueprint is not None or capability.commands is not None
+
+
+class _Spawned(trio.abc.Instrument):
+    """The name of every task spawned while it is installed."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.names.append(task.name)
+
+
+@pytest.mark.integration
+async def test_every_declared_background_task_is_started_when_the_app_serves(
+    empty_db: str, redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": empty_db,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-key-" + "x" * 32,
+            "SEARCH_CONFIG": str(write_ini(tmp_path / "search.ini", "http://127.0.0.1:9")),
+            "IMAGES_DIR": str(tmp_path / "images"),
+        }
+    )
+    declared = {name for c in installed() for name in c.background}
+    app = create_app(settings, passwords=Passwords.cheap())
+    spawned = _Spawned()
+    trio.lowlevel.add_instrument(spawned)
+    try:
+        async with app.test_app():
+            await trio.sleep(0.5)  # the background tasks start in the app's nursery
+    finally:
+        trio.lowlevel.remove_instrument(spawned)
+    running = spawned.names
+    missing = sorted(
+        name
+        for name in declared
+        if not any(task.endswith(("." + name, ">." + name)) or task == name for task in running)
+    )
+    assert missing == []
