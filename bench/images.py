@@ -3,7 +3,8 @@ pipeline and for a naive thread-per-image design; memory against the number of f
 journal's size per million images.
 
 ``nox -s bench-images`` (or ``python -m bench.images``). A fake remote service (30 ms per
-call) and stats endpoint (10 ms) run in a process of their own (``tests/image_services.py``).
+call) and stats endpoint (10 ms) run in a process of their own
+(``tests/support/image_services.py``).
 The CPU steps are simulated by burning the calling thread's own CPU time (a Python loop
 that holds the GIL) for 10 ms (rotate+resize) and 10 ms (the magic number): a fixed amount
 of CPU work per image, so threads that share the GIL really do queue for it. A second,

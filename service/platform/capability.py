@@ -103,7 +103,7 @@ class Capability:
     #: ``body_limits(settings) -> {(method, path): bytes}``: routes that take more than
     #: the platform's default body limit.
     body_limits: Callable[[Settings], Mapping[tuple[str, str], int]] | None = None
-    #: The background tasks it runs while the app serves (their functions' names).
+    #: The background tasks it starts when the app serves (their functions' names).
     background: tuple[str, ...] = ()
     #: The environment variables it reads: its settings section (docs/configuration.md).
     settings: tuple[str, ...] = ()

@@ -31,7 +31,7 @@ cancelled timer, and the context it holds, until it would have fired.
 loop and re-classes it before any asyncio work is scheduled (trio-asyncio's ``_main_loop``
 looks ``_main_loop_one`` up on every trip, so the override applies from the next trip). It
 relies on private parts of trio-asyncio, so pyproject.toml pins trio-asyncio to the tested
-version and tests/test_fast_aio_loop.py fails loudly when those parts change; with an
+version and tests/platform/test_fast_aio_loop.py fails loudly when those parts change; with an
 untested trio-asyncio, :func:`open_loop` logs a warning and keeps trio-asyncio's loop as is.
 """
 

@@ -7,7 +7,7 @@ it gracefully inside an unbounded shield. So this module enters triopg's pool pr
 and takes the asyncpg pool from the private attribute where triopg 0.6 keeps it
 (``_asyncpg_pool``). pyproject.toml pins triopg to the tested range; should another
 triopg keep the pool elsewhere, :func:`create_asyncpg_pool` refuses to go on and says which
-triopg it found (tests/test_triopg_adapter.py checks the installed one).
+triopg it found (tests/platform/test_triopg_adapter.py checks the installed one).
 """
 
 from __future__ import annotations
